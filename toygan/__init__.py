@@ -1,0 +1,12 @@
+"""toygan: watch GANs learn.
+
+    import toygan
+    result = toygan.run("two-gaussians", steps=2000, seed=1)
+    points = result.sample(500)
+"""
+
+from toygan.config import Scenario, list_scenarios, load_scenario
+from toygan.errors import ToyganError
+from toygan.runner import Run, load_run, run
+
+__all__ = ["Run", "Scenario", "ToyganError", "list_scenarios", "load_run", "load_scenario", "run"]

@@ -1,0 +1,3 @@
+from toygan.cli import app
+
+app(prog_name="toygan")

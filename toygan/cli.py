@@ -1,0 +1,84 @@
+"""The `toygan` command: a thin typer layer over the Python API."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+
+from toygan.config import list_scenarios, parse_override
+from toygan.errors import ToyganError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Watch GANs learn.")
+
+
+def _user_errors(command):
+    """Report `ToyganError` as one line on stderr with exit code 2, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ToyganError as error:
+            typer.secho(f"error: {error}", err=True, fg="red")
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.command()
+@_user_errors
+def run(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name (see `toygan scenarios`) or a .toml file.")],
+    steps: Annotated[Optional[int], typer.Option(help="Training steps (overrides train.steps).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (overrides seed).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder; default runs/NAME-DATE-TIME.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
+    live: Annotated[bool, typer.Option("--live/--no-live", help="Show a live window when a display exists.")] = True,
+    set_: Annotated[
+        Optional[list[str]], typer.Option("--set", "-s", help="Override any setting: -s train.lr_generator=2e-4.")
+    ] = None,
+) -> None:
+    """Train a GAN on a scenario, watch it live, and write a run folder with its GIF."""
+    from toygan.runner import run as run_scenario
+
+    overrides = dict(parse_override(text) for text in set_ or [])
+    run_scenario(scenario, steps=steps, seed=seed, out=out, force=force, live=None if live else False, overrides=overrides)
+
+
+@app.command()
+def scenarios() -> None:
+    """List the built-in scenarios, one line each."""
+    entries = list_scenarios()
+    width = max(len(name) for name, _ in entries)
+    for name, description in entries:
+        typer.echo(f"{name:<{width}}  {description}")
+
+
+@app.command()
+@_user_errors
+def sample(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `toygan run`.")],
+    n: Annotated[int, typer.Option("-n", help="Number of points.")] = 1000,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The .npz file to write.")] = Path("samples.npz"),
+    seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+) -> None:
+    """Draw N points from a run's trained generator into an .npz file (array `x`, N x 2)."""
+    from toygan.rundir import write_atomic
+    from toygan.runner import load_run
+
+    if n <= 0:
+        raise ToyganError(f"-n must be positive, got {n}")
+    if output.exists() and not force:
+        raise ToyganError(f"{output} already exists: pass --force to replace it, or choose another -o")
+    x_Nx2 = load_run(run_dir).sample(n, seed)
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, x=x_Nx2)
+    write_atomic(output, buffer.getvalue())
+    typer.echo(f"wrote {n} points to {output}")

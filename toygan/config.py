@@ -1,0 +1,293 @@
+"""Scenarios: frozen dataclass configs read from TOML files, with command-line overrides and validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import tomli_w
+
+from toygan.errors import ToyganError
+from toygan.mixture import GaussianMixture
+
+GENERATOR_LOSSES = ("non-saturating", "minimax")
+LR_SCHEDULES = ("constant", "cosine")
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
+
+
+@dataclass(frozen=True)
+class MixtureConfig:
+    """Mode weights, means and diagonal variances, listed mode by mode."""
+
+    weights: tuple[float, ...]
+    means: tuple[tuple[float, ...], ...]
+    variances: tuple[tuple[float, ...], ...]
+
+    def build(self) -> GaussianMixture:
+        return GaussianMixture.create(self.weights, self.means, self.variances)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Generator and discriminator MLPs: noise size, hidden widths, activation."""
+
+    noise_dim: int = 2
+    hidden: tuple[int, ...] = (128, 128)
+    activation: str = "relu"
+
+    def __post_init__(self):
+        _require_positive("model", self, "noise_dim")
+        if not self.hidden or any(width <= 0 for width in self.hidden):
+            raise ToyganError(f"model.hidden must be a non-empty list of positive widths, got {list(self.hidden)}")
+        _require_choice("model", self, "activation", ACTIVATIONS)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation: steps, batch, Adam settings per network, discriminator steps, generator loss.
+
+    `lr_schedule = "cosine"` decays both learning rates to zero over `steps`, which settles the
+    end-of-run oscillation of GAN training; "constant" keeps them fixed.
+    """
+
+    steps: int = 5000
+    batch_size: int = 256
+    lr_generator: float = 1e-3
+    lr_discriminator: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_steps: int = 1
+    generator_loss: str = "non-saturating"
+    lr_schedule: str = "constant"
+
+    def __post_init__(self):
+        _require_positive("train", self, "steps", "batch_size", "lr_generator", "lr_discriminator", "d_steps")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ToyganError(f"train.{name} must be in [0, 1), got {getattr(self, name)}")
+        _require_choice("train", self, "generator_loss", GENERATOR_LOSSES)
+        _require_choice("train", self, "lr_schedule", LR_SCHEDULES)
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    """What is drawn and when: frame interval, console log interval, GIF rate, point counts."""
+
+    frame_every: int = 50
+    log_every: int = 200
+    fps: int = 10
+    points: int = 1000
+    eval_samples: int = 2500
+
+    def __post_init__(self):
+        _require_positive("view", self, "frame_every", "log_every", "fps", "points", "eval_samples")
+        if self.points > self.eval_samples:
+            raise ToyganError(
+                f"view.points ({self.points}) exceeds view.eval_samples ({self.eval_samples}): "
+                "the plotted points are drawn from the evaluation sample"
+            )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a run needs, saved resolved as `scenario.toml` in every run folder."""
+
+    name: str
+    mixture: MixtureConfig
+    description: str = ""
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    view: ViewConfig = field(default_factory=ViewConfig)
+
+    def __post_init__(self):
+        self.mixture.build()
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(dataclasses.asdict(self))
+
+
+def builtin_dir() -> Path:
+    """Built-in scenario files: inside the installed package, or the repository's `scenarios/` folder."""
+    packaged = Path(str(resources.files("toygan") / "scenarios"))
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def builtin_names() -> list[str]:
+    return sorted(path.stem for path in builtin_dir().glob("*.toml"))
+
+
+def list_scenarios() -> list[tuple[str, str]]:
+    """(name, description) of every built-in scenario."""
+    return [(name, load_scenario(name).description) for name in builtin_names()]
+
+
+def load_scenario(name_or_path: str | Path, overrides: dict[str, object] | None = None) -> Scenario:
+    """Read a built-in scenario by name, or a user's TOML file by path, then apply `section.key` overrides."""
+    path = _resolve_path(str(name_or_path))
+    try:
+        table = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ToyganError(f"{path}: not valid TOML ({error}): fix the file's syntax") from None
+    except OSError as error:
+        raise ToyganError(f"{path}: cannot read it ({error.strerror})") from None
+    table.setdefault("name", path.stem)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(table, dotted, value)
+    try:
+        return scenario_from_table(table)
+    except ToyganError as error:
+        raise ToyganError(f"{path}: {error}") from None
+
+
+def scenario_from_table(table: dict) -> Scenario:
+    """Build and validate a scenario from a parsed TOML table."""
+    table = dict(table)
+    if "mixture" not in table:
+        raise ToyganError("no [mixture] table: a scenario needs a mixture (weights, means, variances)")
+    table["mixture"] = _expand_mixture(table["mixture"])
+    return _build(Scenario, table, "")
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """`train.steps=2000` -> ("train.steps", 2000); values are read as TOML, else kept as strings."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ToyganError(f"override {text!r} is not of the form section.key=value, e.g. train.steps=2000")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.strip(), value
+
+
+def _resolve_path(name: str) -> Path:
+    path = Path(name).expanduser()
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ToyganError(f"scenario file {path} does not exist: check the path")
+        return path
+    builtins = builtin_names()
+    if name in builtins:
+        return builtin_dir() / f"{name}.toml"
+    close = difflib.get_close_matches(name, builtins, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise ToyganError(f"unknown scenario '{name}': {hint}`toygan scenarios` lists them, or pass a .toml file")
+
+
+def _set_dotted(table: dict, dotted: str, value: object) -> None:
+    *sections, key = dotted.split(".")
+    for section in sections:
+        table = table.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ToyganError(f"override {dotted}: '{section}' is not a table")
+    table[key] = value
+
+
+def _expand_mixture(table) -> dict:
+    """Turn the `kind = "ring"` and `kind = "grid"` shorthands into explicit weights, means and variances."""
+    if not isinstance(table, dict):
+        raise ToyganError("[mixture] must be a table")
+    table = dict(table)
+    kind = table.pop("kind", "explicit")
+    if kind == "explicit":
+        return table
+    std = _number(table.pop("std", None), "mixture.std")
+    if kind == "ring":
+        modes = table.pop("modes", None)
+        radius = _number(table.pop("radius", None), "mixture.radius")
+        if not isinstance(modes, int) or isinstance(modes, bool) or modes <= 0:
+            raise ToyganError(f"mixture.modes must be a positive integer, got {modes!r}")
+        means = [
+            (radius * math.cos(2 * math.pi * k / modes), radius * math.sin(2 * math.pi * k / modes))
+            for k in range(modes)
+        ]
+    elif kind == "grid":
+        coords = table.pop("coords", None)
+        if not isinstance(coords, list) or not coords:
+            raise ToyganError("mixture.coords must be a non-empty list of numbers for kind = \"grid\"")
+        coords = [_number(c, "mixture.coords") for c in coords]
+        means = [(x, y) for x in coords for y in coords]
+    else:
+        raise ToyganError(f"mixture.kind '{kind}' is unknown: use \"explicit\", \"ring\" or \"grid\"")
+    if table:
+        raise ToyganError(f"mixture has unexpected keys {sorted(table)} for kind = \"{kind}\"")
+    return {
+        "weights": [1.0 / len(means)] * len(means),
+        "means": [list(m) for m in means],
+        "variances": [[std**2, std**2] for _ in means],
+    }
+
+
+def _number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ToyganError(f"{where} must be a number, got {value!r}")
+    return float(value)
+
+
+def _build(cls, table, section: str):
+    """Make dataclass `cls` from a TOML table, rejecting unknown keys and values of the wrong type."""
+    where = section or "scenario"
+    if not isinstance(table, dict):
+        raise ToyganError(f"[{section}] must be a table, got {table!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in table:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f": did you mean '{close[0]}'?" if close else f": known keys are {', '.join(names)}"
+            raise ToyganError(f"unknown key '{key}' in {where}{hint}")
+    kwargs = {}
+    for name in names:
+        if name in table:
+            dotted = f"{section}.{name}" if section else name
+            kwargs[name] = _coerce(table[name], hints[name], dotted)
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs and _is_required(f)]
+    if missing:
+        raise ToyganError(f"{where} is missing {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+def _is_required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _coerce(value, hint, where: str):
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ToyganError(f"{where} must be a list, got {value!r}")
+        item_hint = typing.get_args(hint)[0]
+        return tuple(_coerce(item, item_hint, where) for item in value)
+    if hint is float:
+        return _number(value, where)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ToyganError(f"{where} must be a whole number, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ToyganError(f"{where} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint} at {where}")
+
+
+def _require_positive(section: str, config, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not value > 0 or not math.isfinite(value):
+            raise ToyganError(f"{section}.{name} must be positive, got {value}")
+
+
+def _require_choice(section: str, config, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(config, name)
+    if value not in choices:
+        raise ToyganError(f"{section}.{name} '{value}' is unknown: choose one of {', '.join(choices)}")

@@ -1,0 +1,5 @@
+"""The one exception type a user sees: a one-line message saying what is wrong and how to fix it."""
+
+
+class ToyganError(Exception):
+    """Bad input or a failed run, reported to the user as a single line without a traceback."""

@@ -1,0 +1,129 @@
+"""A run folder on disk: created without clobbering, written atomically, read back for sample/eval."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+from flax import serialization
+
+from toygan.config import Scenario, load_scenario
+from toygan.errors import ToyganError
+
+SCENARIO_FILE = "scenario.toml"
+PARAMS_FILE = "params.msgpack"
+LOSSES_FILE = "losses.csv"
+GIF_FILE = "training.gif"
+FINAL_PNG = "final.png"
+
+
+def create_run_dir(out: Path | None, name: str, force: bool, root: Path = Path("runs")) -> Path:
+    """Make the run folder: `out`, or a fresh `runs/NAME-YYYYmmdd-HHMMSS[-k]`; never reuse one silently."""
+    if out is None:
+        stem = root / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out, k = stem, 1
+        while out.exists():
+            k += 1
+            out = stem.with_name(f"{stem.name}-{k}")
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise ToyganError(f"output path {out} is a file: choose a folder name with --out")
+        if any(out.iterdir()):
+            if not force:
+                raise ToyganError(f"run folder {out} already exists: pass --force to replace it, or choose another --out")
+            if not (out / SCENARIO_FILE).is_file():
+                raise ToyganError(f"{out} is not empty and is not a toygan run folder: --force only replaces run folders")
+            shutil.rmtree(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ToyganError(f"cannot write to output folder {out} ({error.strerror}): choose a writable --out") from None
+    return out
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename, so `path` is always whole."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def pytree_to_bytes(tree) -> bytes:
+    """Leaves keyed by their path (`['generator'].layers[0].kernel.value`), as flax msgpack."""
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return serialization.msgpack_serialize({jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in flat})
+
+
+def pytree_from_bytes(template, data: bytes, where: Path):
+    """The inverse of `pytree_to_bytes`, shaped like `template`; mismatches are reported, not guessed."""
+    try:
+        stored = serialization.msgpack_restore(data)
+    except Exception:
+        raise ToyganError(f"{where} is corrupt: it is not a toygan parameter file") from None
+    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+    leaves = []
+    for path, leaf in flat:
+        key = jax.tree_util.keystr(path)
+        if key not in stored or np.shape(stored[key]) != np.shape(leaf):
+            raise ToyganError(f"{where} does not match its scenario.toml (at {key}): the run folder was altered")
+        leaves.append(stored[key])
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def save_scenario(run_dir: Path, scenario: Scenario) -> None:
+    write_atomic(run_dir / SCENARIO_FILE, scenario.to_toml().encode())
+
+
+def load_run_scenario(run_dir: Path) -> Scenario:
+    """The scenario a run was made with; a folder that is not a run gets a one-line error."""
+    run_dir = Path(run_dir)
+    if not (run_dir / SCENARIO_FILE).is_file():
+        raise ToyganError(f"{run_dir} is not a toygan run folder (no {SCENARIO_FILE}): pass a folder made by `toygan run`")
+    return load_scenario(run_dir / SCENARIO_FILE)
+
+
+def save_params(run_dir: Path, g_params, d_params) -> None:
+    write_atomic(run_dir / PARAMS_FILE, pytree_to_bytes({"generator": g_params, "discriminator": d_params}))
+
+
+def load_params(run_dir: Path, template_g, template_d):
+    path = Path(run_dir) / PARAMS_FILE
+    if not path.is_file():
+        raise ToyganError(f"{run_dir} has no trained parameters ({PARAMS_FILE}): the run did not finish")
+    params = pytree_from_bytes({"generator": template_g, "discriminator": template_d}, path.read_bytes(), path)
+    return params["generator"], params["discriminator"]
+
+
+class CsvLog:
+    """Rows appended and flushed one at a time, so the file is readable while the run goes on."""
+
+    def __init__(self, path: Path, columns: list[str]):
+        self._file = open(path, "w", newline="")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(columns)
+        self._file.flush()
+
+    def write(self, row: list) -> None:
+        self._writer.writerow([f"{v:.9g}" if isinstance(v, float) else v for v in row])
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> CsvLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
