@@ -44,3 +44,38 @@ def test_bad_input_gets_one_line_and_exit_code_2(tmp_path):
         assert result.output.startswith("error: ") and result.output.count("\n") == 1, result.output
         assert "Traceback" not in result.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "x.npz").exists()
+
+
+def test_eval_prints_the_final_metrics(tmp_path):
+    import csv
+    import json
+
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["run", "ring-8", "--steps", "50", "--no-live", "--out", str(out), *TINY]).exit_code == 0
+    result = runner.invoke(app, ["eval", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    with open(out / "metrics.csv") as f:
+        last = list(csv.DictReader(f))[-1]
+    assert metrics["modes_captured"] == int(last["modes_captured"])
+    assert metrics["reverse_kl"] == float(last["reverse_kl"])
+    table = runner.invoke(app, ["eval", str(out)])
+    assert table.exit_code == 0 and "true mixture" in table.output and "modes captured" in table.output
+    assert runner.invoke(app, ["eval", str(tmp_path)]).exit_code == 2
+
+
+def test_compare_writes_runs_side_by_side_and_a_table(tmp_path):
+    import imageio.v3 as iio
+
+    out = tmp_path / "cmp"
+    args = ["compare", "two-gaussians", "--vary", "train.generator_loss=non-saturating,minimax", "--steps", "100",
+            "--out", str(out), "--views", "none", *TINY]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = (out / "comparison.csv").read_text().splitlines()
+    assert rows[0].startswith("setting,modes_captured,high_quality") and len(rows) == 3
+    side = iio.imread(out / "side-by-side.gif", index=None)
+    single = iio.imread(out / "generator_loss=minimax" / "training.gif", index=None)
+    assert side.shape[0] == single.shape[0] == 3
+    assert side.shape[2] == 2 * single.shape[2]
+    assert "minimax" in result.output

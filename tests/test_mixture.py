@@ -82,7 +82,7 @@ def valid_specs(draw):
     return weights, means, variances
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(valid_specs())
 def test_valid_specifications_sample_finite_points_of_the_right_shape(spec):
     mixture = GaussianMixture.create(*spec)

@@ -71,3 +71,57 @@ def test_a_finished_run_loads_back_with_its_generator(tmp_path, tiny_overrides):
     loaded = toygan.load_run(tmp_path / "run")
     np.testing.assert_array_equal(loaded.sample(100, seed=3), result.sample(100, seed=3))
     assert not np.array_equal(loaded.sample(100, seed=3), loaded.sample(100, seed=4))
+
+
+def _csv_rows(path):
+    import csv
+
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_metrics_summary_and_report_are_written(tmp_path, tiny_overrides):
+    result = toygan.run("ring-8", steps=100, out=tmp_path / "run", live=False, quiet=True, overrides=tiny_overrides)
+    rows = _csv_rows(result.run_dir / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [0, 50, 100]
+    assert set(rows[0]) >= {"modes_captured", "high_quality", "reverse_kl", "log_likelihood", "mass_7", "warnings"}
+    assert all(0 <= float(r["high_quality"]) <= 1 for r in rows)
+    assert sum(float(rows[-1][f"mass_{k}"]) for k in range(8)) == pytest.approx(1.0, abs=1e-5)
+    import json
+
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["true_mixture"]["modes_captured"] == 8
+    assert summary["final"]["high_quality"] == pytest.approx(float(rows[-1]["high_quality"]))
+    report = iio.imread(result.run_dir / "report.png")
+    assert report.shape[1] > report.shape[0] > 300
+
+
+def test_evaluate_agrees_with_the_last_metrics_row(tmp_path, tiny_overrides):
+    toygan.run("grid-25", steps=150, out=tmp_path / "run", live=False, quiet=True, overrides=tiny_overrides)
+    last = _csv_rows(tmp_path / "run" / "metrics.csv")[-1]
+    final = toygan.load_run(tmp_path / "run").evaluate()
+    for name, value in final.items():
+        assert float(last[name]) == pytest.approx(value, rel=1e-6, abs=1e-9), name
+
+
+def test_all_views_make_wider_frames(tmp_path, tiny_overrides):
+    plain = toygan.run("two-gaussians", steps=50, out=tmp_path / "plain", live=False, quiet=True, overrides=tiny_overrides, views=[])
+    full = toygan.run("two-gaussians", steps=50, out=tmp_path / "all", live=False, quiet=True, overrides=tiny_overrides, views=["all"])
+    plain_frames = iio.imread(plain.run_dir / "training.gif", index=None)
+    full_frames = iio.imread(full.run_dir / "training.gif", index=None)
+    assert full_frames.shape[0] == plain_frames.shape[0] == 2
+    assert full_frames.shape[2] > 2.5 * plain_frames.shape[2]
+    assert full.scenario.view.manifold and not plain.scenario.view.discriminator
+
+
+def test_divergence_stops_the_run_and_keeps_finite_parameters(tmp_path, tiny_overrides):
+    blow_up = {**tiny_overrides, "train.lr_generator": 1e30, "train.lr_discriminator": 1e30}
+    with pytest.raises(ToyganError, match="diverged") as info:
+        toygan.run("two-gaussians", steps=500, out=tmp_path / "run", live=False, quiet=True, overrides=blow_up)
+    assert "\n" not in str(info.value)
+    rows = _csv_rows(tmp_path / "run" / "metrics.csv")
+    assert "NaN or infinite" in rows[-1]["warnings"]
+    assert int(rows[-1]["step"]) < 500
+    loaded = toygan.load_run(tmp_path / "run")
+    assert np.all(np.isfinite(loaded.sample(100)))
+    assert (tmp_path / "run" / "training.gif").is_file()

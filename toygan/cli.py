@@ -14,6 +14,28 @@ from toygan.errors import ToyganError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Watch GANs learn.")
 
+SetOption = Annotated[
+    Optional[list[str]], typer.Option("--set", "-s", help="Override any setting: -s train.lr_generator=2e-4.")
+]
+ViewsOption = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Panels to draw, comma-separated: discriminator, gradients, gradient_field, manifold, "
+        "optimal_discriminator, curves; or all, or none. Default: the scenario's."
+    ),
+]
+
+
+def _overrides(texts: list[str] | None) -> dict[str, object]:
+    return dict(parse_override(text) for text in texts or [])
+
+
+def _views(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    panels = [p.strip() for p in text.split(",") if p.strip()]
+    return [] if panels == ["none"] else panels
+
 
 def _user_errors(command):
     """Report `ToyganError` as one line on stderr with exit code 2, never a traceback."""
@@ -38,15 +60,63 @@ def run(
     out: Annotated[Optional[Path], typer.Option(help="Run folder; default runs/NAME-DATE-TIME.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
     live: Annotated[bool, typer.Option("--live/--no-live", help="Show a live window when a display exists.")] = True,
-    set_: Annotated[
-        Optional[list[str]], typer.Option("--set", "-s", help="Override any setting: -s train.lr_generator=2e-4.")
-    ] = None,
+    set_: SetOption = None,
+    views: ViewsOption = None,
 ) -> None:
-    """Train a GAN on a scenario, watch it live, and write a run folder with its GIF."""
+    """Train a GAN on a scenario, watch it live, and write a run folder with its GIF, metrics and report."""
     from toygan.runner import run as run_scenario
 
-    overrides = dict(parse_override(text) for text in set_ or [])
-    run_scenario(scenario, steps=steps, seed=seed, out=out, force=force, live=None if live else False, overrides=overrides)
+    run_scenario(
+        scenario, steps=steps, seed=seed, out=out, force=force, live=None if live else False,
+        overrides=_overrides(set_), views=_views(views),
+    )
+
+
+@app.command()
+@_user_errors
+def compare(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a .toml file.")],
+    vary: Annotated[
+        list[str], typer.Option(help="A setting and its values: --vary train.generator_loss=non-saturating,minimax.")
+    ],
+    steps: Annotated[Optional[int], typer.Option(help="Training steps of each run.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="The seed all runs share.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder; default runs/NAME-compare-DATE-TIME.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing comparison folder.")] = False,
+    set_: SetOption = None,
+    views: ViewsOption = None,
+) -> None:
+    """Train the same scenario and seed under each setting; write one side-by-side GIF and a metrics table."""
+    from toygan.compare import compare as compare_runs
+    from toygan.compare import parse_vary
+
+    compare_runs(
+        scenario, dict(parse_vary(text) for text in vary), steps=steps, seed=seed, out=out, force=force,
+        overrides=_overrides(set_), views=_views(views),
+    )
+
+
+@app.command("eval")
+@_user_errors
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `toygan run`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Score a run's saved generator against the true mixture (the last row of its metrics.csv)."""
+    import json
+
+    import jax
+    from rich.console import Console
+
+    from toygan.runner import load_run, metrics_table, reference_metrics
+
+    loaded = load_run(run_dir)
+    final = loaded.evaluate()
+    if as_json:
+        typer.echo(json.dumps(final, indent=2))
+        return
+    reference = reference_metrics(loaded.trainer, jax.random.key(loaded.scenario.seed))
+    Console().print(metrics_table(final, reference, loaded.trainer.mixture.n_modes))
 
 
 @app.command()

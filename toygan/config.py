@@ -75,23 +75,52 @@ class TrainConfig:
         _require_choice("train", self, "lr_schedule", LR_SCHEDULES)
 
 
+VIEW_PANELS = ("discriminator", "gradients", "gradient_field", "manifold", "optimal_discriminator", "curves")
+
+
 @dataclass(frozen=True)
 class ViewConfig:
-    """What is drawn and when: frame interval, console log interval, GIF rate, point counts."""
+    """What is drawn and when: frame interval, console log interval, GIF rate, point counts, panels.
+
+    Panels, each on or off: `discriminator` (D(x) heatmap behind the points), `gradients` (arrows on
+    generated points: where the generator loss pushes them), `gradient_field` (the same over the
+    plane), `manifold` (a grid in noise space as the generator warps it), `optimal_discriminator`
+    (p_data / (p_data + p_g) beside the learned D), `curves` (losses and metrics so far).
+    """
 
     frame_every: int = 50
     log_every: int = 200
     fps: int = 10
     points: int = 1000
     eval_samples: int = 2500
+    discriminator: bool = True
+    gradients: bool = False
+    gradient_field: bool = False
+    manifold: bool = False
+    optimal_discriminator: bool = False
+    curves: bool = False
+    grid_size: int = 80
+    arrows: int = 150
 
     def __post_init__(self):
-        _require_positive("view", self, "frame_every", "log_every", "fps", "points", "eval_samples")
-        if self.points > self.eval_samples:
-            raise ToyganError(
-                f"view.points ({self.points}) exceeds view.eval_samples ({self.eval_samples}): "
-                "the plotted points are drawn from the evaluation sample"
-            )
+        _require_positive(
+            "view", self, "frame_every", "log_every", "fps", "points", "eval_samples", "grid_size", "arrows"
+        )
+        for name, limit in (("points", self.eval_samples), ("arrows", self.points)):
+            if getattr(self, name) > limit:
+                raise ToyganError(
+                    f"view.{name} ({getattr(self, name)}) exceeds {limit}: the drawn points are a subset "
+                    "of the evaluation sample (view.eval_samples)"
+                )
+
+    def with_panels(self, panels: list[str]) -> ViewConfig:
+        """This config with exactly `panels` on; "all" turns every panel on."""
+        if panels == ["all"]:
+            panels = list(VIEW_PANELS)
+        unknown = [p for p in panels if p not in VIEW_PANELS]
+        if unknown:
+            raise ToyganError(f"unknown view panel '{unknown[0]}': choose from all, none, {', '.join(VIEW_PANELS)}")
+        return dataclasses.replace(self, **{p: p in panels for p in VIEW_PANELS})
 
 
 @dataclass(frozen=True)
@@ -269,6 +298,10 @@ def _coerce(value, hint, where: str):
         return tuple(_coerce(item, item_hint, where) for item in value)
     if hint is float:
         return _number(value, where)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ToyganError(f"{where} must be true or false, got {value!r}")
+        return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ToyganError(f"{where} must be a whole number, got {value!r}")

@@ -18,12 +18,20 @@ from toygan.errors import ToyganError
 SCENARIO_FILE = "scenario.toml"
 PARAMS_FILE = "params.msgpack"
 LOSSES_FILE = "losses.csv"
+METRICS_FILE = "metrics.csv"
+SUMMARY_FILE = "summary.json"
+REPORT_FILE = "report.png"
 GIF_FILE = "training.gif"
 FINAL_PNG = "final.png"
 
 
-def create_run_dir(out: Path | None, name: str, force: bool, root: Path = Path("runs")) -> Path:
-    """Make the run folder: `out`, or a fresh `runs/NAME-YYYYmmdd-HHMMSS[-k]`; never reuse one silently."""
+def create_run_dir(
+    out: Path | None, name: str, force: bool, root: Path = Path("runs"), marker: str = SCENARIO_FILE
+) -> Path:
+    """Make the run folder: `out`, or a fresh `runs/NAME-YYYYmmdd-HHMMSS[-k]`; never reuse one silently.
+
+    `--force` replaces an existing folder only if it holds `marker`, the file toygan writes first.
+    """
     if out is None:
         stem = root / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         out, k = stem, 1
@@ -37,7 +45,7 @@ def create_run_dir(out: Path | None, name: str, force: bool, root: Path = Path("
         if any(out.iterdir()):
             if not force:
                 raise ToyganError(f"run folder {out} already exists: pass --force to replace it, or choose another --out")
-            if not (out / SCENARIO_FILE).is_file():
+            if not (out / marker).is_file():
                 raise ToyganError(f"{out} is not empty and is not a toygan run folder: --force only replaces run folders")
             shutil.rmtree(out)
     try:
@@ -116,7 +124,7 @@ class CsvLog:
         self._file.flush()
 
     def write(self, row: list) -> None:
-        self._writer.writerow([f"{v:.9g}" if isinstance(v, float) else v for v in row])
+        self._writer.writerow(row)
         self._file.flush()
 
     def close(self) -> None:

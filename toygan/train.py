@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
@@ -35,13 +37,6 @@ class StepLog(NamedTuple):
     g_loss: jax.Array
     d_real: jax.Array
     d_fake: jax.Array
-
-
-class Chunk(NamedTuple):
-    """What one compiled call returns for a frame: the step logs and the fixed-noise samples."""
-
-    logs: StepLog
-    fake_ExD: jax.Array
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,14 +120,22 @@ class Trainer:
         )
         return new_state, StepLog(d_losses[-1], g_loss, d_reals[-1], d_fakes[-1])
 
-    def advance(self, state: TrainState, z_view_ExZ: jax.Array, n_steps: int) -> tuple[TrainState, Chunk]:
-        """`n_steps` training steps fused by `lax.scan`, then the fixed-noise samples for the frame."""
-        state, logs = jax.lax.scan(lambda s, _: self.train_step(s), state, length=n_steps)
-        return state, Chunk(logs, self.generate(state.g_params, z_view_ExZ))
+    def advance(self, state: TrainState, n_steps: int) -> tuple[TrainState, StepLog]:
+        """`n_steps` training steps fused by `lax.scan`; the logs come stacked, shape (n_steps,)."""
+        return jax.lax.scan(lambda s, _: self.train_step(s), state, length=n_steps)
 
 
 def make_trainer(scenario: Scenario) -> Trainer:
-    """Static setup: validated mixture, network structure and the two Adam optimisers."""
+    """Static setup: validated mixture, network structure and the two Adam optimisers.
+
+    The compiled programs do not depend on the seed or the names, so runs that differ only in those
+    share one trainer and its compiled functions.
+    """
+    return _make_trainer(dataclasses.replace(scenario, name="", description="", seed=0))
+
+
+@functools.lru_cache(maxsize=16)
+def _make_trainer(scenario: Scenario) -> Trainer:
     mixture = scenario.mixture.build()
     model, train = scenario.model, scenario.train
     abstract_key = jax.random.key(0)
@@ -154,7 +157,13 @@ def _adam(train, learning_rate: float) -> optax.GradientTransformation:
     return optax.adam(learning_rate, b1=train.beta1, b2=train.beta2)
 
 
-@partial(jax.jit, static_argnums=(0, 3))
-def advance(trainer: Trainer, state: TrainState, z_view_ExZ: jax.Array, n_steps: int):
+@partial(jax.jit, static_argnums=(0, 2))
+def advance(trainer: Trainer, state: TrainState, n_steps: int) -> tuple[TrainState, StepLog]:
     """Jitted `Trainer.advance`; compiled once per (trainer, chunk length)."""
-    return trainer.advance(state, z_view_ExZ, n_steps)
+    return trainer.advance(state, n_steps)
+
+
+@partial(jax.jit, static_argnums=0)
+def init_state(trainer: Trainer, key: jax.Array) -> TrainState:
+    """Jitted `Trainer.init`: one compiled call instead of many small eager ones."""
+    return trainer.init(key)

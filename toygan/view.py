@@ -1,38 +1,193 @@
-"""Frames of a 2-D run: real points (red +) against generated points (blue x) on fixed axes."""
+"""Frames of a 2-D run: real points (red +) against generated points (blue x) on fixed axes, with the
+panels the scenario turns on.
+
+Frames are blitted: axes, ticks and the real points are drawn once into a cached background, and each
+frame redraws only the artists that move. A full redraw happens only when a curve outgrows its axis
+limits or the window is resized.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
+from toygan.config import ViewConfig
 from toygan.mixture import GaussianMixture
+from toygan.observe import FIELD_SIZE, Observation
+
+PANEL_INCHES = 4.6
+CURVES_INCHES = 4.2
+HEATMAP = dict(cmap="RdBu_r", vmin=0.0, vmax=1.0, origin="lower", interpolation="nearest", zorder=0)
 
 
-class ScatterView:
-    """Draws into a figure it is given; `update` moves the points, `render` returns the RGB image."""
+class FrameView:
+    """Draws into a figure it is given; `update` moves everything, `render` returns the RGB image."""
 
-    def __init__(self, figure: Figure, mixture: GaussianMixture, real_Nx2: np.ndarray, title: str):
-        self.figure = figure
-        self.title = title
-        ax = figure.add_subplot(1, 1, 1)
-        low, high = mixture.bounds()
-        ax.set_xlim(low[0], high[0])
-        ax.set_ylim(low[1], high[1])
-        ax.set_aspect("equal")
-        ax.grid(alpha=0.3)
-        ax.scatter(real_Nx2[:, 0], real_Nx2[:, 1], s=14, c="tab:red", marker="+", linewidths=0.8, label="real")
-        self._fake = ax.scatter([], [], s=12, c="tab:blue", marker="x", linewidths=0.8, label="generated")
-        ax.legend(loc="upper right", fontsize=8)
-        self._ax = ax
-        self.update(0, np.empty((0, 2)), 0.0, 0.0)
+    def __init__(
+        self,
+        figure: Figure,
+        mixture: GaussianMixture,
+        real_Nx2: np.ndarray,
+        title: str,
+        view: ViewConfig,
+        total_steps: int,
+    ):
+        self.figure, self.title, self.view = figure, title, view
+        self._low, self._high = mixture.bounds()
+        self._extent = (self._low[0], self._high[0], self._low[1], self._high[1])
+        widths = [PANEL_INCHES] + [PANEL_INCHES] * view.optimal_discriminator + [CURVES_INCHES] * view.curves
+        figure.set_size_inches(sum(widths), PANEL_INCHES + 0.5)
+        grid = figure.add_gridspec(2, len(widths), width_ratios=widths, height_ratios=[1, 1])
+
+        ax = self._ax = figure.add_subplot(grid[:, 0])
+        self._square(ax)
+        self._d_image = ax.imshow(np.zeros((2, 2)), extent=self._extent, alpha=0.45, **HEATMAP) if view.discriminator else None
+        self._manifold = ax.add_collection(LineCollection([], colors="0.35", linewidths=0.6, zorder=1)) if view.manifold else None
+        real = ax.scatter(real_Nx2[:, 0], real_Nx2[:, 1], s=14, c="tab:red", marker="+", linewidths=0.8, label="real", zorder=2)
+        self._fake = ax.scatter([], [], s=12, c="tab:blue", marker="x", linewidths=0.8, label="generated", zorder=3)
+        self._field = self._arrows = None
+        if view.gradient_field:
+            fx, fy = np.meshgrid(*self._axes(FIELD_SIZE))
+            self._field = ax.quiver(fx, fy, np.zeros_like(fx), np.zeros_like(fy), color="0.3", alpha=0.6,
+                                    angles="xy", scale_units="xy", scale=1.0, width=0.003, zorder=4)
+        if view.gradients:
+            zeros = np.zeros(view.arrows)
+            self._arrows = ax.quiver(zeros, zeros, zeros, zeros, color="tab:green", angles="xy",
+                                     scale_units="xy", scale=1.0, width=0.004, zorder=5)
+        # Below the axes, the legend stays in the static background instead of being redrawn.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncols=2, fontsize=8, frameon=False)
+        self._warning = ax.text(0.02, 0.02, "", transform=ax.transAxes, color="darkred", fontsize=8, va="bottom", zorder=6,
+                                bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
+
+        self._optimal_image = None
+        if view.optimal_discriminator:
+            optimal_ax = figure.add_subplot(grid[:, 1])
+            self._square(optimal_ax)
+            optimal_ax.set_title("optimal D* = p_data / (p_data + p_g)", fontsize=9)
+            self._optimal_image = optimal_ax.imshow(np.zeros((2, 2)), extent=self._extent, **HEATMAP)
+            optimal_real = optimal_ax.scatter(
+                real_Nx2[:, 0], real_Nx2[:, 1], s=6, c="tab:red", marker="+", linewidths=0.5, zorder=2
+            )
+
+        self._curves = None
+        if view.curves:
+            loss_ax, metric_ax = figure.add_subplot(grid[0, -1]), figure.add_subplot(grid[1, -1])
+            kl_ax = metric_ax.twinx()
+            for a in (loss_ax, metric_ax):
+                a.set_xlim(0, total_steps)
+                a.grid(alpha=0.3)
+                a.tick_params(labelsize=7)
+            kl_ax.tick_params(labelsize=7, colors="tab:purple")
+            loss_ax.set_title("losses", fontsize=9)
+            metric_ax.set_title("metrics", fontsize=9)
+            metric_ax.set_ylim(0, 1.05)
+            metric_ax.set_xlabel("step", fontsize=8)
+            self._curves = {
+                "axes": (loss_ax, kl_ax),
+                "d_loss": loss_ax.plot([], [], c="tab:red", lw=1, label="D loss")[0],
+                "g_loss": loss_ax.plot([], [], c="tab:blue", lw=1, label="G loss")[0],
+                "high_quality": metric_ax.plot([], [], c="tab:green", lw=1, label="high quality")[0],
+                "modes_share": metric_ax.plot([], [], c="black", lw=1, label="modes captured / K")[0],
+                "reverse_kl": kl_ax.plot([], [], c="tab:purple", lw=1, label="reverse KL (right)")[0],
+            }
+            loss_ax.legend(fontsize=7, loc="upper right")
+            metric_ax.legend(handles=[self._curves[k] for k in ("high_quality", "modes_share", "reverse_kl")],
+                             fontsize=7, loc="center right")
+        self._background = None
+        # Whatever lies above a heatmap is redrawn with it, or the heatmap would cover it.
+        over_heatmap = [real] if view.discriminator else []
+        if view.optimal_discriminator:
+            over_heatmap.append(optimal_real)
+        self._dynamic = [a for a in (self._d_image, self._manifold, self._fake, self._field, self._arrows,
+                                     self._warning, self._optimal_image, self._ax.title, *over_heatmap) if a is not None]
+        if self._curves is not None:
+            loss_ax, kl_ax = self._curves["axes"]
+            loss_ax.set_ylim(0, 2)
+            kl_ax.set_ylim(0, 1)
+            self._dynamic += [self._curves[k] for k in ("d_loss", "g_loss", "high_quality", "modes_share", "reverse_kl")]
+        self._dynamic.sort(key=lambda artist: artist.get_zorder())
+        for artist in self._dynamic:
+            artist.set_animated(True)
+        self.update(0, None, {}, [])
         figure.tight_layout()
+        figure.canvas.mpl_connect("draw_event", self._on_draw)
 
-    def update(self, step: int, fake_Nx2: np.ndarray, d_loss: float | None, g_loss: float | None) -> None:
-        self._fake.set_offsets(fake_Nx2)
-        losses = "" if d_loss is None else f"\nD loss {d_loss:.3f}   G loss {g_loss:.3f}"
-        self._ax.set_title(f"{self.title}   step {step}{losses}", fontsize=10)
+    def _axes(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.linspace(self._low[0], self._high[0], size), np.linspace(self._low[1], self._high[1], size)
+
+    def _square(self, ax) -> None:
+        ax.set_xlim(self._low[0], self._high[0])
+        ax.set_ylim(self._low[1], self._high[1])
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=8)
+
+    def _arrow_scale(self, vectors_NxD: np.ndarray) -> float:
+        """Longest arrow drawn at 8% of the view's width, so that the field's shape stays readable."""
+        longest = float(np.max(np.linalg.norm(vectors_NxD, axis=-1), initial=0.0))
+        return 0.08 * (self._high[0] - self._low[0]) / longest if longest > 0 else 0.0
+
+    def update(self, step: int, obs: Observation | None, history: dict[str, list], warnings: list[str]) -> None:
+        """Show the observation at `step`; `history` holds the curves so far, `warnings` the latest alerts."""
+        losses = ""
+        if history.get("d_loss"):
+            losses = f"\nD loss {history['d_loss'][-1]:.3f}   G loss {history['g_loss'][-1]:.3f}"
+        if obs is not None:
+            m = obs.metrics
+            losses += f"   modes {int(m.modes_captured)}   high quality {float(m.high_quality):.1%}"
+            self._fake.set_offsets(obs.fake_ExD[: self.view.points])
+            if self._d_image is not None:
+                self._d_image.set_data(obs.d_grid_GxG)
+            if self._optimal_image is not None:
+                self._optimal_image.set_data(obs.optimal_d_GxG)
+            if self._manifold is not None:
+                self._manifold.set_segments(list(obs.manifold_LxMxD))
+            if self._arrows is not None:
+                shown = obs.fake_ExD[: self.view.arrows]
+                vectors = obs.arrows_PxD * self._arrow_scale(obs.arrows_PxD)
+                self._arrows.set_offsets(shown)
+                self._arrows.set_UVC(vectors[:, 0], vectors[:, 1])
+            if self._field is not None:
+                vectors = obs.field_FxFxD * self._arrow_scale(obs.field_FxFxD.reshape(-1, 2))
+                self._field.set_UVC(vectors[..., 0], vectors[..., 1])
+        self._ax.set_title(f"{self.title}   step {step}{losses}", fontsize=9)
+        self._warning.set_text("\n".join(warnings[-2:]))
+        self._warning.set_visible(bool(warnings))
+        if self._curves is not None and history.get("step"):
+            steps = history["step"]
+            for name in ("d_loss", "g_loss", "high_quality", "modes_share", "reverse_kl"):
+                values = history.get(name, [])
+                self._curves[name].set_data(steps[-len(values):] if values else [], values)
+            loss_ax, kl_ax = self._curves["axes"]
+            self._grow_ylim(loss_ax, history["d_loss"] + history["g_loss"])
+            self._grow_ylim(kl_ax, history["reverse_kl"])
+
+    def _grow_ylim(self, axis, values: list[float]) -> None:
+        """Widen a curve's axis by half when a value leaves it; that costs one full redraw."""
+        finite = [v for v in values if np.isfinite(v)]
+        low, high = min(finite, default=0.0), max(finite, default=0.0)
+        bottom, top = axis.get_ylim()
+        if low < bottom or high > top:
+            axis.set_ylim(min(bottom, low * 1.5), max(top, high * 1.5))
+            self._background = None
+
+    def _on_draw(self, event) -> None:
+        """After any full draw (ours, or the window's on resize): cache the static background."""
+        canvas = self.figure.canvas
+        self._background = canvas.copy_from_bbox(self.figure.bbox)
+        self._draw_dynamic()
+
+    def _draw_dynamic(self) -> None:
+        for artist in self._dynamic:
+            artist.axes.draw_artist(artist)
 
     def render(self) -> np.ndarray:
-        """Draw the figure and return a copy of its pixels, (H, W, 3) uint8."""
-        self.figure.canvas.draw()
-        return np.asarray(self.figure.canvas.buffer_rgba())[..., :3].copy()
+        """Draw the frame and return a copy of its pixels, (H, W, 3) uint8."""
+        canvas = self.figure.canvas
+        if self._background is None:
+            canvas.draw()
+        else:
+            canvas.restore_region(self._background)
+            self._draw_dynamic()
+        canvas.blit(self.figure.bbox)
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -1,0 +1,117 @@
+"""The same scenario and seed under several settings, side by side: one GIF and one table of metrics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+import tomllib
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+from PIL import Image, ImageDraw
+from rich.console import Console
+from rich.table import Table
+
+from toygan import rundir
+from toygan.errors import ToyganError
+from toygan.gif import GifWriter
+from toygan.runner import run
+
+COMPARISON_FILE = "comparison.csv"
+GIF_FILE = "side-by-side.gif"
+LABEL_HEIGHT = 24
+
+
+def parse_vary(text: str) -> tuple[str, list]:
+    """`train.generator_loss=non-saturating,minimax` -> key and values (each read as TOML if it can be)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip() or not raw.strip():
+        raise ToyganError(f"--vary {text!r} is not of the form section.key=value1,value2")
+    values = []
+    for item in re.split(r",(?![^\[]*\])", raw):
+        try:
+            values.append(tomllib.loads(f"v = {item.strip()}")["v"])
+        except tomllib.TOMLDecodeError:
+            values.append(item.strip())
+    return key.strip(), values
+
+
+def _label(setting: dict) -> str:
+    return " ".join(f"{key.split('.')[-1]}={value}" for key, value in setting.items())
+
+
+def _folder_name(setting: dict) -> str:
+    return re.sub(r"[^A-Za-z0-9=.,_-]+", "_", "_".join(f"{k.split('.')[-1]}={v}" for k, v in setting.items()))
+
+
+def _labelled(frame_HxWx3: np.ndarray, text: str) -> np.ndarray:
+    image = Image.new("RGB", (frame_HxWx3.shape[1], frame_HxWx3.shape[0] + LABEL_HEIGHT), "white")
+    image.paste(Image.fromarray(frame_HxWx3), (0, LABEL_HEIGHT))
+    ImageDraw.Draw(image).text((8, 5), text, fill="black", font_size=15)
+    return np.asarray(image)
+
+
+def side_by_side(gifs: list[Path], labels: list[str], out: Path, fps: float) -> int:
+    """Stream the runs' GIFs frame by frame into one GIF; a shorter run holds its last frame."""
+    frames = [iio.imiter(path) for path in gifs]
+    last: list[np.ndarray | None] = [None] * len(gifs)
+    with GifWriter(out, fps) as writer:
+        for step_frames in itertools.zip_longest(*frames):
+            last = [f[..., :3] if f is not None else prev for f, prev in zip(step_frames, last)]
+            height = max(f.shape[0] for f in last)
+            padded = [np.pad(f, ((0, height - f.shape[0]), (0, 0), (0, 0)), constant_values=255) for f in last]
+            writer.append(np.concatenate([_labelled(f, text) for f, text in zip(padded, labels)], axis=1))
+        return writer.frames_written
+
+
+def compare(
+    scenario: str | Path,
+    vary: dict[str, list],
+    *,
+    steps: int | None = None,
+    seed: int | None = None,
+    out: Path | None = None,
+    force: bool = False,
+    overrides: dict[str, object] | None = None,
+    views: list[str] | None = None,
+    quiet: bool = False,
+) -> tuple[Path, list[dict]]:
+    """Train one run per combination of the `vary` values; returns the folder and the metrics rows."""
+    if not vary:
+        raise ToyganError("nothing to compare: give at least one --vary section.key=value1,value2")
+    keys = list(vary)
+    settings = [dict(zip(keys, values)) for values in itertools.product(*(vary[k] for k in keys))]
+    name = Path(str(scenario)).stem
+    folder = rundir.create_run_dir(out, f"{name}-compare", force, marker=COMPARISON_FILE)
+    console = Console(stderr=True, quiet=quiet)
+    rows, labels, gifs = [], [], []
+    for setting in settings:
+        label = _label(setting)
+        console.print(f"[bold]{label}[/]")
+        result = run(
+            scenario, steps=steps, seed=seed, out=folder / _folder_name(setting), live=False,
+            overrides={**(overrides or {}), **setting}, views=views, quiet=True,
+        )
+        final = result.evaluate()
+        rows.append({"setting": label, **final})
+        labels.append(label)
+        gifs.append(result.run_dir / rundir.GIF_FILE)
+    fps = result.scenario.view.fps
+    side_by_side(gifs, labels, folder / GIF_FILE, fps)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    rundir.write_atomic(folder / COMPARISON_FILE, buffer.getvalue().encode())
+    table = Table(title=f"{name}: final metrics", title_justify="left")
+    for column in ("setting", "modes captured", "high quality", "reverse KL", "mean log-likelihood"):
+        table.add_column(column, justify="left" if column == "setting" else "right")
+    for row in rows:
+        table.add_row(row["setting"], str(row["modes_captured"]), f"{row['high_quality']:.1%}",
+                      f"{row['reverse_kl']:.4f}", f"{row['log_likelihood']:.3f}")
+    console.print(table)
+    console.print(f"side by side: {folder / GIF_FILE}")
+    return folder, rows
