@@ -21,6 +21,15 @@ class Watchdog:
         self._saturated_frames = 0
         self.diverged = False
 
+    def state(self) -> dict:
+        """What a checkpoint keeps, so that a resumed run warns exactly as an uninterrupted one."""
+        held = [] if self._held_K is None else self._held_K.tolist()
+        return {"held": held, "saturated_frames": self._saturated_frames}
+
+    def load_state(self, state: dict) -> None:
+        self._held_K = np.asarray(state["held"], int) if len(state["held"]) else None
+        self._saturated_frames = int(state["saturated_frames"])
+
     def check(self, step: int, captured_K: np.ndarray, finite: bool, d_real: float, d_fake: float) -> list[str]:
         warnings = []
         if not finite or not (math.isfinite(d_real) and math.isfinite(d_fake)):

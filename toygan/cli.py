@@ -38,15 +38,19 @@ def _views(text: str | None) -> list[str] | None:
 
 
 def _user_errors(command):
-    """Report `ToyganError` as one line on stderr with exit code 2, never a traceback."""
+    """Report `ToyganError` as one line on stderr (exit code 2, or 130 when interrupted), never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except ToyganError as error:
-            typer.secho(f"error: {error}", err=True, fg="red")
-            raise typer.Exit(2) from None
+            code = getattr(error, "exit_code", 2)
+            typer.secho(f"{'interrupted' if code == 130 else 'error'}: {error}", err=True, fg="red")
+            raise typer.Exit(code) from None
+        except KeyboardInterrupt:
+            typer.secho("interrupted before training started: nothing to resume", err=True, fg="red")
+            raise typer.Exit(130) from None
 
     return wrapper
 
@@ -70,6 +74,19 @@ def run(
         scenario, steps=steps, seed=seed, out=out, force=force, live=None if live else False,
         overrides=_overrides(set_), views=_views(views),
     )
+
+
+@app.command()
+@_user_errors
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder with a checkpoint.")],
+    steps: Annotated[Optional[int], typer.Option(help="Train to this many steps in all (default: the run's).")] = None,
+    live: Annotated[bool, typer.Option("--live/--no-live", help="Show a live window when a display exists.")] = True,
+) -> None:
+    """Continue a run from its last checkpoint (after Ctrl-C, a crash, or to train it longer)."""
+    from toygan.runner import resume as resume_run
+
+    resume_run(run_dir, steps=steps, live=None if live else False)
 
 
 @app.command()

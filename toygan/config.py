@@ -53,7 +53,8 @@ class TrainConfig:
     """Optimisation: steps, batch, Adam settings per network, discriminator steps, generator loss.
 
     `lr_schedule = "cosine"` decays both learning rates to zero over `steps`, which settles the
-    end-of-run oscillation of GAN training; "constant" keeps them fixed.
+    end-of-run oscillation of GAN training; "constant" keeps them fixed. A checkpoint is written at
+    the first frame at or after every `checkpoint_every` steps, and at the end.
     """
 
     steps: int = 5000
@@ -65,9 +66,12 @@ class TrainConfig:
     d_steps: int = 1
     generator_loss: str = "non-saturating"
     lr_schedule: str = "constant"
+    checkpoint_every: int = 1000
 
     def __post_init__(self):
-        _require_positive("train", self, "steps", "batch_size", "lr_generator", "lr_discriminator", "d_steps")
+        _require_positive(
+            "train", self, "steps", "batch_size", "lr_generator", "lr_discriminator", "d_steps", "checkpoint_every"
+        )
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ToyganError(f"train.{name} must be in [0, 1), got {getattr(self, name)}")
@@ -86,6 +90,7 @@ class ViewConfig:
     generated points: where the generator loss pushes them), `gradient_field` (the same over the
     plane), `manifold` (a grid in noise space as the generator warps it), `optimal_discriminator`
     (p_data / (p_data + p_g) beside the learned D), `curves` (losses and metrics so far).
+    The GIF keeps every k-th frame (and the last) so that it holds at most `gif_max_frames`.
     """
 
     frame_every: int = 50
@@ -101,10 +106,12 @@ class ViewConfig:
     curves: bool = False
     grid_size: int = 80
     arrows: int = 150
+    gif_max_frames: int = 1000
 
     def __post_init__(self):
         _require_positive(
-            "view", self, "frame_every", "log_every", "fps", "points", "eval_samples", "grid_size", "arrows"
+            "view", self, "frame_every", "log_every", "fps", "points", "eval_samples", "grid_size", "arrows",
+            "gif_max_frames",
         )
         for name, limit in (("points", self.eval_samples), ("arrows", self.points)):
             if getattr(self, name) > limit:

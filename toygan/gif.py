@@ -2,7 +2,8 @@
 
 Pillow (and imageio's Pillow plugin) keep every frame until the file is closed, so frames are
 quantised one at a time by Pillow and streamed through FFmpeg's GIF muxer with PyAV. The file is
-written as `NAME.part` and renamed when closed, so a finished name always holds a whole GIF.
+written as `NAME.part` and renamed when closed, so a finished name always holds a whole GIF. A resumed
+run starts its GIF with the frames of the earlier one, read back one at a time.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
@@ -18,14 +20,34 @@ from PIL import Image
 class GifWriter:
     """`append` RGB uint8 frames of one size (others are resized to the first); `close` finishes the file."""
 
-    def __init__(self, path: Path, fps: float):
+    def __init__(self, path: Path, fps: float, keep_frames: int | None = None):
+        """`keep_frames` (on resume): start with that many frames of the GIF already at `path`."""
         self.path = Path(path)
         self.part_path = self.path.with_name(self.path.name + ".part")
+        self._earlier = self.path.with_name(self.path.name + ".earlier")
+        if keep_frames and not self._earlier.exists():
+            # A finished GIF, or after a hard kill the partial one: set it aside to read from.
+            for source in (self.path, self.part_path):
+                if source.exists():
+                    source.replace(self._earlier)
+                    break
         self._container = av.open(str(self.part_path), mode="w", format="gif")
         self._stream = self._container.add_stream("gif", rate=Fraction(fps).limit_denominator(1000))
         self._stream.pix_fmt = "pal8"
         self._size: tuple[int, int] | None = None
         self.frames_written = 0
+        if keep_frames and self._earlier.exists():
+            self._copy_frames(self._earlier, keep_frames)
+
+    def _copy_frames(self, source: Path, count: int) -> None:
+        """Stream up to `count` frames from `source`; a GIF cut short by a hard kill yields what it holds."""
+        try:
+            for frame in iio.imiter(source):
+                if self.frames_written == count:
+                    break
+                self.append(frame[..., :3])
+        except Exception:  # a truncated file ends where its last whole frame ends
+            pass
 
     def append(self, frame_HxWx3: np.ndarray) -> None:
         image = Image.fromarray(np.ascontiguousarray(frame_HxWx3[..., :3]))
@@ -56,6 +78,7 @@ class GifWriter:
             self.part_path.replace(self.path)
         else:
             self.part_path.unlink(missing_ok=True)
+        self._earlier.unlink(missing_ok=True)
 
     def __enter__(self) -> GifWriter:
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 import time
@@ -21,6 +22,7 @@ LOSSES_FILE = "losses.csv"
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.png"
+CHECKPOINT_FILE = "checkpoint.msgpack"
 GIF_FILE = "training.gif"
 FINAL_PNG = "final.png"
 
@@ -68,26 +70,39 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def pytree_to_bytes(tree) -> bytes:
-    """Leaves keyed by their path (`['generator'].layers[0].kernel.value`), as flax msgpack."""
+def _is_key(leaf) -> bool:
+    return jax.dtypes.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key)
+
+
+def pytree_to_dict(tree) -> dict[str, np.ndarray]:
+    """Leaves keyed by their path (`['generator'].layers[0].kernel.value`); PRNG keys as their raw data."""
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return serialization.msgpack_serialize({jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in flat})
+    return {
+        jax.tree_util.keystr(path): np.asarray(jax.random.key_data(leaf) if _is_key(leaf) else leaf)
+        for path, leaf in flat
+    }
 
 
-def pytree_from_bytes(template, data: bytes, where: Path):
-    """The inverse of `pytree_to_bytes`, shaped like `template`; mismatches are reported, not guessed."""
-    try:
-        stored = serialization.msgpack_restore(data)
-    except Exception:
-        raise ToyganError(f"{where} is corrupt: it is not a toygan parameter file") from None
+def pytree_from_dict(template, stored: dict, where: Path):
+    """The inverse of `pytree_to_dict`, shaped like `template`; mismatches are reported, not guessed."""
     flat, treedef = jax.tree_util.tree_flatten_with_path(template)
     leaves = []
     for path, leaf in flat:
         key = jax.tree_util.keystr(path)
-        if key not in stored or np.shape(stored[key]) != np.shape(leaf):
+        expected = jax.random.key_data(leaf).shape if _is_key(leaf) else np.shape(leaf)
+        if key not in stored or np.shape(stored[key]) != expected:
             raise ToyganError(f"{where} does not match its scenario.toml (at {key}): the run folder was altered")
-        leaves.append(stored[key])
+        leaves.append(jax.random.wrap_key_data(stored[key]) if _is_key(leaf) else stored[key])
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def read_msgpack(path: Path, what: str) -> dict:
+    try:
+        return serialization.msgpack_restore(path.read_bytes())
+    except OSError as error:
+        raise ToyganError(f"cannot read {path} ({error.strerror})") from None
+    except Exception:
+        raise ToyganError(f"{path} is corrupt: it is not a toygan {what} file") from None
 
 
 def save_scenario(run_dir: Path, scenario: Scenario) -> None:
@@ -103,25 +118,60 @@ def load_run_scenario(run_dir: Path) -> Scenario:
 
 
 def save_params(run_dir: Path, g_params, d_params) -> None:
-    write_atomic(run_dir / PARAMS_FILE, pytree_to_bytes({"generator": g_params, "discriminator": d_params}))
+    params = pytree_to_dict({"generator": g_params, "discriminator": d_params})
+    write_atomic(run_dir / PARAMS_FILE, serialization.msgpack_serialize(params))
 
 
 def load_params(run_dir: Path, template_g, template_d):
     path = Path(run_dir) / PARAMS_FILE
     if not path.is_file():
         raise ToyganError(f"{run_dir} has no trained parameters ({PARAMS_FILE}): the run did not finish")
-    params = pytree_from_bytes({"generator": template_g, "discriminator": template_d}, path.read_bytes(), path)
+    params = pytree_from_dict({"generator": template_g, "discriminator": template_d}, read_msgpack(path, "parameter"), path)
     return params["generator"], params["discriminator"]
 
 
-class CsvLog:
-    """Rows appended and flushed one at a time, so the file is readable while the run goes on."""
+def save_checkpoint(run_dir: Path, state, meta: dict) -> None:
+    """Training state (parameters, optimiser states, PRNG key, step) and the run's bookkeeping, atomically."""
+    payload = {"state": pytree_to_dict(state), "meta": meta}
+    write_atomic(run_dir / CHECKPOINT_FILE, serialization.msgpack_serialize(payload))
 
-    def __init__(self, path: Path, columns: list[str]):
-        self._file = open(path, "w", newline="")
+
+def load_checkpoint(run_dir: Path, template_state):
+    """(state, meta) of the last checkpoint; a missing or corrupt one is a one-line error."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise ToyganError(f"{run_dir} has no {CHECKPOINT_FILE}: it cannot be resumed")
+    stored = read_msgpack(path, "checkpoint")
+    if not isinstance(stored, dict) or "state" not in stored or "meta" not in stored:
+        raise ToyganError(f"{path} is corrupt: it is not a toygan checkpoint file")
+    return pytree_from_dict(template_state, stored["state"], path), stored["meta"]
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class CsvLog:
+    """Rows appended and flushed one at a time, so the file is readable while the run goes on.
+
+    `keep_until` (on resume) keeps the rows of an existing file up to that step and drops the rest,
+    rewriting the file atomically first.
+    """
+
+    def __init__(self, path: Path, columns: list[str], keep_until: int | None = None):
+        rows = []
+        if keep_until is not None:
+            rows = [r for r in read_csv_rows(path) if int(r["step"]) <= keep_until]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_atomic(path, buffer.getvalue().encode())
+        self._file = open(path, "a", newline="")
         self._writer = csv.writer(self._file)
-        self._writer.writerow(columns)
-        self._file.flush()
 
     def write(self, row: list) -> None:
         self._writer.writerow(row)

@@ -1,12 +1,21 @@
-"""One training run end to end: scenario -> compiled chunks -> frames, logs and files in the run folder."""
+"""One training run end to end: scenario -> compiled chunks -> frames, logs and files in the run folder.
+
+`run` starts a run and `resume` continues one from its checkpoint; both drive the same loop, which
+dispatches the next compiled chunk before drawing the last one, checkpoints at frame boundaries,
+stops cleanly on Ctrl-C and on NaN, and leaves a complete run folder in every case.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import io
 import json
+import math
+import signal
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +39,17 @@ from toygan.train import TrainState, Trainer, advance, init_state, make_trainer
 from toygan.view import FrameView
 
 LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake"]
+HISTORY_KEYS = ("step", "d_loss", "g_loss", "high_quality", "modes_share", "reverse_kl")
 REAL_POINTS_SALT = 0xDA7A
 REFERENCE_SALT = 0x1DEA
 
 FrameCallback = Callable[[int, np.ndarray], None]
+
+
+class RunInterrupted(ToyganError):
+    """Ctrl-C: the run stopped at a frame boundary with a checkpoint; `toygan resume` continues it."""
+
+    exit_code = 130
 
 
 @dataclass
@@ -55,14 +71,21 @@ class Run:
         return metrics_row(observe(self.trainer, self.state.g_params, self.state.d_params, z_view).metrics)
 
 
-def chunk_lengths(steps: int, frame_every: int) -> list[int]:
-    """Steps per compiled call: one call per frame, the last one shorter if `steps` is not a multiple."""
-    lengths = [frame_every] * (steps // frame_every)
-    return lengths + ([steps % frame_every] if steps % frame_every else [])
+def chunk_lengths(steps: int, frame_every: int, start: int = 0) -> list[int]:
+    """Steps per compiled call from `start` (a frame boundary): one per frame, the last maybe shorter."""
+    lengths = [frame_every] * ((steps - start) // frame_every)
+    return lengths + ([(steps - start) % frame_every] if (steps - start) % frame_every else [])
+
+
+def gif_stride(config: Scenario) -> int:
+    """Every how many frames one goes into the GIF, so that it holds at most `view.gif_max_frames`."""
+    frames = math.ceil(config.train.steps / config.view.frame_every) + 1
+    return max(1, math.ceil(frames / config.view.gif_max_frames))
 
 
 def reference_metrics(trainer: Trainer, key: jax.Array) -> dict[str, float]:
     """The metrics of a sample from the true mixture: what a perfect generator would score."""
+
     def score(key):
         real_ExD = trainer.mixture.sample(jax.random.fold_in(key, REFERENCE_SALT), trainer.scenario.view.eval_samples)
         return mixture_metrics(trainer.mixture, real_ExD)
@@ -87,8 +110,8 @@ def run(
 
     `steps`, `seed` and `overrides` ({"train.lr_generator": 2e-4, ...}) change the scenario; `views`
     lists the panels to draw (["all"] for every one); `live=None` shows a window or notebook cell
-    when one can be shown, `False` renders to files only. Raises `ToyganError` if training diverges,
-    after the run folder has been completed with the last finite parameters.
+    when one can be shown, `False` renders to files only. Raises `ToyganError` if training diverges
+    and `RunInterrupted` on Ctrl-C, in both cases after completing the run folder.
     """
     overrides = dict(overrides or {})
     if steps is not None:
@@ -100,26 +123,108 @@ def run(
         config = dataclasses.replace(config, view=config.view.with_panels(views))
     run_dir = rundir.create_run_dir(Path(out) if out is not None else None, config.name, force)
     rundir.save_scenario(run_dir, config)
-    console = Console(stderr=True, quiet=quiet)
     trainer = make_trainer(config)
+    state = init_state(trainer, jax.random.key(config.seed))
+    return _drive(run_dir, config, trainer, state, None, live=live, quiet=quiet, on_frame=on_frame)
+
+
+def resume(
+    run_dir: str | Path,
+    *,
+    steps: int | None = None,
+    live: bool | None = None,
+    quiet: bool = False,
+    on_frame: FrameCallback | None = None,
+) -> Run:
+    """Continue a run from its last checkpoint, to `steps` in all if given (else the scenario's steps)."""
+    run_dir = Path(run_dir)
+    config = rundir.load_run_scenario(run_dir)
+    trainer = make_trainer(config)
+    state, meta = rundir.load_checkpoint(run_dir, init_state(trainer, jax.random.key(config.seed)))
+    if steps is not None:
+        if steps <= meta["step"]:
+            raise ToyganError(f"--steps {steps} is not beyond the checkpoint's step {meta['step']}: give a larger total")
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=steps))
+        trainer = make_trainer(config)
+        rundir.save_scenario(run_dir, config)
+    elif meta["step"] >= config.train.steps:
+        raise ToyganError(f"{run_dir} already finished its {config.train.steps} steps: pass --steps N to train on")
+    return _drive(run_dir, config, trainer, state, meta, live=live, quiet=quiet, on_frame=on_frame)
+
+
+@contextmanager
+def _sigint_flag():
+    """While training, the first Ctrl-C asks for a clean stop at the next frame; a second one aborts."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+
+    def handler(signum, frame):
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _restore_history(run_dir: Path, n_modes: int) -> tuple[dict[str, list], list[str]]:
+    """Curves and warnings so far, read back from the CSV files (after they were cut to the checkpoint)."""
+    history: dict[str, list] = {name: [] for name in HISTORY_KEYS}
+    warnings: list[str] = []
+    for row in rundir.read_csv_rows(run_dir / rundir.LOSSES_FILE):
+        history["d_loss"].append(float(row["d_loss"]))
+        history["g_loss"].append(float(row["g_loss"]))
+    for row in rundir.read_csv_rows(run_dir / rundir.METRICS_FILE):
+        history["step"].append(int(row["step"]))
+        history["high_quality"].append(float(row["high_quality"]))
+        history["modes_share"].append(int(row["modes_captured"]) / n_modes)
+        history["reverse_kl"].append(float(row["reverse_kl"]))
+        warnings.extend(w for w in row["warnings"].split("; ") if w)
+    return history, warnings
+
+
+def _drive(
+    run_dir: Path,
+    config: Scenario,
+    trainer: Trainer,
+    state: TrainState,
+    checkpoint: dict | None,
+    *,
+    live: bool | None,
+    quiet: bool,
+    on_frame: FrameCallback | None,
+) -> Run:
+    """The training loop shared by `run` and `resume`."""
+    console = Console(stderr=True, quiet=quiet)
     key = jax.random.key(config.seed)
-    state = init_state(trainer, key)
     z_view_ExZ = trainer.view_noise(key)
-    view_cfg = config.view
+    view_cfg, train_cfg = config.view, config.train
+    n_modes = trainer.mixture.n_modes
     real_Nx2 = np.asarray(trainer.mixture.sample(jax.random.fold_in(key, REAL_POINTS_SALT), view_cfg.points))
     reference = reference_metrics(trainer, key)
+    stride = gif_stride(config)
+    start = 0 if checkpoint is None else int(checkpoint["step"])
+    keep_until = None if checkpoint is None else start
+    watchdog = Watchdog(view_cfg.frame_every)
+    if checkpoint is not None:
+        watchdog.load_state(checkpoint["watchdog"])
+
+    metric_columns = ["step", "modes_captured", "high_quality", "reverse_kl", "log_likelihood"]
+    metric_columns += [f"mass_{k}" for k in range(n_modes)] + ["warnings"]
+    losses_csv = rundir.CsvLog(run_dir / rundir.LOSSES_FILE, LOSS_COLUMNS, keep_until)
+    metrics_csv = rundir.CsvLog(run_dir / rundir.METRICS_FILE, metric_columns, keep_until)
+    history, all_warnings = _restore_history(run_dir, n_modes)
+    gif = GifWriter(run_dir / rundir.GIF_FILE, view_cfg.fps, keep_frames=None if checkpoint is None else checkpoint["gif_frames"])
 
     display = open_display(live)
     if live and display.kind == "headless":
         console.print("no display found: frames go to the run folder only")
-    view = FrameView(display.figure, trainer.mixture, real_Nx2, config.name, view_cfg, config.train.steps)
-    watchdog = Watchdog(view_cfg.frame_every)
-    history: dict[str, list] = {name: [] for name in ("step", "d_loss", "g_loss", "high_quality", "modes_share", "reverse_kl")}
-    all_warnings: list[str] = []
-    n_modes = trainer.mixture.n_modes
-    metric_columns = ["step", "modes_captured", "high_quality", "reverse_kl", "log_likelihood"]
-    metric_columns += [f"mass_{k}" for k in range(n_modes)] + ["warnings"]
-
+    view = FrameView(display.figure, trainer.mixture, real_Nx2, config.name, view_cfg, train_cfg.steps)
     progress = Progress(
         TextColumn("[bold blue]training"),
         BarColumn(),
@@ -130,67 +235,76 @@ def run(
         console=console,
         disable=quiet,
     )
-    console.print(f"[bold]{config.name}[/]: {config.train.steps} steps, frame every {view_cfg.frame_every}, run folder {run_dir}")
-    last_good = state
-    with (
-        GifWriter(run_dir / rundir.GIF_FILE, view_cfg.fps) as gif,
-        rundir.CsvLog(run_dir / rundir.LOSSES_FILE, LOSS_COLUMNS) as losses_csv,
-        rundir.CsvLog(run_dir / rundir.METRICS_FILE, metric_columns) as metrics_csv,
-        progress,
-    ):
-        task = progress.add_task("training", total=config.train.steps, rate="-", d_loss="-", g_loss="-", modes="-")
-        started = time.perf_counter()
-        frame = None
+    verb = "training" if checkpoint is None else f"resuming at step {start}"
+    console.print(f"[bold]{config.name}[/]: {verb}, {train_cfg.steps} steps, frame every {view_cfg.frame_every}, run folder {run_dir}")
+    last_good, frame, step = state, None, start
+    next_checkpoint = start + train_cfg.checkpoint_every
 
-        def record(step: int, logs, obs: Observation, frame_state: TrainState) -> None:
-            """Write one frame's records, warnings and image; everything here is host-side work."""
-            nonlocal frame, last_good
-            logs, obs = jax.device_get((logs, obs))
-            row = metrics_row(obs.metrics)
-            if logs is not None:
-                means = [reported(np.mean(v)) for v in logs]
-                losses_csv.write([step, *means])
-                history["d_loss"].append(means[0])
-                history["g_loss"].append(means[1])
-                first = step - len(logs.d_loss) + 1
-                for i in np.flatnonzero((np.arange(first, step + 1) % view_cfg.log_every) == 0):
-                    progress.console.print(
-                        f"step {first + i:>7}  D loss {logs.d_loss[i]:.4f}  G loss {logs.g_loss[i]:.4f}"
-                        f"  D(x) {logs.d_real[i]:.3f}  D(G(z)) {logs.d_fake[i]:.3f}"
-                        f"  modes {row['modes_captured']}/{n_modes}  hq {row['high_quality']:.1%}"
-                    )
-                d_real, d_fake = means[2], means[3]
-            else:
-                d_real, d_fake = 0.5, 0.5
-            new_warnings = watchdog.check(step, np.asarray(obs.metrics.captured_K), bool(obs.finite), d_real, d_fake)
-            for text in new_warnings:
-                progress.console.print(f"[yellow]warning:[/] {text}")
-            all_warnings.extend(new_warnings)
-            if not watchdog.diverged:
-                last_good = frame_state
-            metrics_csv.write([step, *row.values(), "; ".join(new_warnings)])
-            history["step"].append(step)
-            history["high_quality"].append(row["high_quality"])
-            history["modes_share"].append(row["modes_captured"] / n_modes)
-            history["reverse_kl"].append(row["reverse_kl"])
-            if step:
-                rate = step / (time.perf_counter() - started)
-                progress.update(
-                    task, completed=step, rate=f"{rate:,.0f}", d_loss=f"{history['d_loss'][-1]:.3f}",
-                    g_loss=f"{history['g_loss'][-1]:.3f}", modes=f"{row['modes_captured']}/{n_modes}",
+    def record(step: int, logs, obs: Observation, frame_state: TrainState) -> None:
+        """Write one frame's records, warnings and image; everything here is host-side work."""
+        nonlocal frame, last_good, next_checkpoint
+        logs, obs = jax.device_get((logs, obs))
+        row = metrics_row(obs.metrics)
+        d_real = d_fake = 0.5
+        if logs is not None:
+            means = [reported(np.mean(v)) for v in logs]
+            losses_csv.write([step, *means])
+            history["d_loss"].append(means[0])
+            history["g_loss"].append(means[1])
+            first = step - len(logs.d_loss) + 1
+            for i in np.flatnonzero((np.arange(first, step + 1) % view_cfg.log_every) == 0):
+                progress.console.print(
+                    f"step {first + i:>7}  D loss {logs.d_loss[i]:.4f}  G loss {logs.g_loss[i]:.4f}"
+                    f"  D(x) {logs.d_real[i]:.3f}  D(G(z)) {logs.d_fake[i]:.3f}"
+                    f"  modes {row['modes_captured']}/{n_modes}  hq {row['high_quality']:.1%}"
                 )
-            view.update(step, obs, history, all_warnings)
-            frame = view.render()
+            d_real, d_fake = means[2], means[3]
+        new_warnings = watchdog.check(step, np.asarray(obs.metrics.captured_K), bool(obs.finite), d_real, d_fake)
+        for text in new_warnings:
+            progress.console.print(f"[yellow]warning:[/] {text}")
+        all_warnings.extend(new_warnings)
+        metrics_csv.write([step, *row.values(), "; ".join(new_warnings)])
+        history["step"].append(step)
+        history["high_quality"].append(row["high_quality"])
+        history["modes_share"].append(row["modes_captured"] / n_modes)
+        history["reverse_kl"].append(row["reverse_kl"])
+        if step > start:
+            rate = (step - start) / (time.perf_counter() - started)
+            progress.update(
+                task, completed=step, rate=f"{rate:,.0f}", d_loss=f"{history['d_loss'][-1]:.3f}",
+                g_loss=f"{history['g_loss'][-1]:.3f}", modes=f"{row['modes_captured']}/{n_modes}",
+            )
+        view.update(step, obs, history, all_warnings)
+        frame = view.render()
+        if (step // view_cfg.frame_every) % stride == 0 or step == train_cfg.steps:
             gif.append(frame)
-            display.refresh(frame)
-            if on_frame is not None:
-                on_frame(step, frame)
+        display.refresh(frame)
+        if on_frame is not None:
+            on_frame(step, frame)
+        if not watchdog.diverged:
+            last_good = frame_state
+            if step >= next_checkpoint or step == train_cfg.steps:
+                checkpoint_now(frame_state)
 
-        record(0, None, observe(trainer, state.g_params, state.d_params, z_view_ExZ), state)
-        step, pending = 0, None
+    def checkpoint_now(frame_state: TrainState) -> None:
+        nonlocal next_checkpoint
+        meta = {"step": int(frame_state.step), "gif_frames": gif.frames_written, "watchdog": watchdog.state()}
+        rundir.save_checkpoint(run_dir, frame_state, meta)
+        next_checkpoint = int(frame_state.step) + train_cfg.checkpoint_every
+
+    interrupted = False
+    with losses_csv, metrics_csv, gif, progress, _sigint_flag() as stop_requested:
+        task = progress.add_task("training", total=train_cfg.steps, completed=start, rate="-", d_loss="-", g_loss="-", modes="-")
+        started = time.perf_counter()
+        if checkpoint is None:
+            record(0, None, observe(trainer, state.g_params, state.d_params, z_view_ExZ), state)
+        else:
+            view.update(start, jax.device_get(observe(trainer, state.g_params, state.d_params, z_view_ExZ)), history, all_warnings)
+            frame = view.render()
+        pending = None
         # Dispatch the next chunk before drawing the last one, so that drawing overlaps training.
-        for length in chunk_lengths(config.train.steps, view_cfg.frame_every):
-            if watchdog.diverged:
+        for length in chunk_lengths(train_cfg.steps, view_cfg.frame_every, start):
+            if watchdog.diverged or stop_requested.is_set():
                 break
             state, logs = advance(trainer, state, length)
             step += length
@@ -200,6 +314,9 @@ def run(
             pending = (step, logs, obs, state)
         if pending is not None and not watchdog.diverged:
             record(*pending)
+        interrupted = stop_requested.is_set() and step < train_cfg.steps
+        if interrupted and not watchdog.diverged:
+            checkpoint_now(last_good)
 
     final = metrics_row(jax.device_get(observe(trainer, last_good.g_params, last_good.d_params, z_view_ExZ)).metrics)
     rundir.save_params(run_dir, last_good.g_params, last_good.d_params)
@@ -215,7 +332,12 @@ def run(
             f"training diverged (NaN or infinite values) before step {step}: the last finite parameters "
             f"(step {int(last_good.step)}) are saved in {run_dir}; try lower learning rates"
         )
-    console.print(f"done in {elapsed:.1f}s ({config.train.steps / elapsed:,.0f} steps/s): {run_dir / rundir.GIF_FILE}")
+    if interrupted:
+        raise RunInterrupted(
+            f"interrupted at step {int(last_good.step)} of {train_cfg.steps}; checkpoint, GIF and records are "
+            f"saved: continue with `toygan resume {run_dir}`"
+        )
+    console.print(f"done in {elapsed:.1f}s ({(train_cfg.steps - start) / elapsed:,.0f} steps/s): {run_dir / rundir.GIF_FILE}")
     return Run(run_dir, config, trainer, state)
 
 
