@@ -79,3 +79,20 @@ def test_compare_writes_runs_side_by_side_and_a_table(tmp_path):
     assert side.shape[0] == single.shape[0] == 3
     assert side.shape[2] == 2 * single.shape[2]
     assert "minimax" in result.output
+
+
+def test_data_mnist_shows_images_and_the_label_histogram(tmp_path):
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10, dtype=np.uint8), 5)
+    np.savez(tmp_path / "m.npz", x_train=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8), y_train=labels)
+    picture = tmp_path / "preview.png"
+    result = runner.invoke(app, ["data", "mnist", "--data", str(tmp_path / "m.npz"), "-o", str(picture)])
+    assert result.exit_code == 0, result.output
+    assert "train     50 images  0:5  1:5" in result.output
+    assert iio.imread(picture).shape[1] > 800
+    again = runner.invoke(app, ["data", "mnist", "--data", str(tmp_path / "m.npz"), "-o", str(picture)])
+    assert again.exit_code == 2 and "already exists" in again.output
+    missing = runner.invoke(app, ["data", "mnist", "--data", str(tmp_path / "none.npz"), "-o", str(tmp_path / "x.png")])
+    assert missing.exit_code == 2 and missing.output.startswith("error: ") and "does not exist" in missing.output

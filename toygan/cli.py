@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -137,6 +138,36 @@ def evaluate(
 
 
 @app.command()
+@_user_errors
+def data(
+    dataset: Annotated[str, typer.Argument(help="The data set to show: mnist.")],
+    data_path: Annotated[
+        Optional[Path], typer.Option("--data", help="MNIST .npz, IDX file or folder, or .csv; default: download to the cache.")
+    ] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to save the picture.")] = Path("mnist-preview.png"),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing picture.")] = False,
+) -> None:
+    """Show real images with their labels and the label histogram, and save the picture."""
+    from toygan.mnist import load_mnist
+    from toygan.mnist_view import preview_figure
+    from toygan.rundir import write_atomic
+
+    if dataset != "mnist":
+        raise ToyganError(f"unknown data set '{dataset}': the one toygan knows is mnist")
+    if output.exists() and not force:
+        raise ToyganError(f"{output} already exists: pass --force to replace it, or choose another -o")
+    loaded = load_mnist(data_path)
+    for name, digits in (("train", loaded.train), ("test", loaded.test)):
+        if digits is not None:
+            counts = np.bincount(digits.labels_N, minlength=10)
+            typer.echo(f"{name:>5} {len(digits):>6} images  " + "  ".join(f"{d}:{c}" for d, c in enumerate(counts)))
+    buffer = io.BytesIO()
+    preview_figure(loaded).savefig(buffer, format="png")
+    write_atomic(output, buffer.getvalue())
+    typer.echo(f"saved {output}")
+
+
+@app.command()
 def scenarios() -> None:
     """List the built-in scenarios, one line each."""
     entries = list_scenarios()
@@ -163,8 +194,6 @@ def sample(
     if output.exists() and not force:
         raise ToyganError(f"{output} already exists: pass --force to replace it, or choose another -o")
     x_Nx2 = load_run(run_dir).sample(n, seed)
-    import io
-
     buffer = io.BytesIO()
     np.savez(buffer, x=x_Nx2)
     write_atomic(output, buffer.getvalue())
