@@ -24,7 +24,7 @@ from toygan.config import VIEW_PANELS, load_scenario
 from toygan.display import Display
 from toygan.gif import GifWriter
 from toygan.observe import observe
-from toygan.train import advance, init_state, make_trainer
+from toygan.train import advance, make_trainer, start
 from toygan.view import FrameView
 
 PANEL_SETS = {"plain": [], "default": None, **{p: [p] for p in VIEW_PANELS}, "all": ["all"]}
@@ -37,7 +37,7 @@ def frames_per_second(scenario_name: str, panels: list[str] | None, frames: int 
         scenario = dataclasses.replace(scenario, view=scenario.view.with_panels(panels))
     trainer = make_trainer(scenario)
     key = jax.random.key(0)
-    state, z = init_state(trainer, key), trainer.view_noise(key)
+    state, z = start(trainer, scenario), trainer.view_noise(key)
     state, _ = advance(trainer, state, 200)
     obs = jax.device_get(observe(trainer, state.g_params, state.d_params, z))
     view = FrameView(Display().figure, trainer.mixture, np.asarray(trainer.mixture.sample(key, 1000)), "bench",

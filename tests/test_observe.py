@@ -30,7 +30,7 @@ def test_every_panel_is_computed_with_the_right_shape_and_meaning(tiny_overrides
     scenario = load_scenario("two-gaussians", {**tiny_overrides, **ALL_PANELS, "view.arrows": 50})
     trainer = make_trainer(scenario)
     key = jax.random.key(0)
-    state, z = trainer.init(key), trainer.view_noise(key)
+    state, z = trainer.init(key, 2e-4, 2e-4), trainer.view_noise(key)
     state, _ = advance(trainer, state, 100)
     obs = jax.device_get(observe(trainer, state.g_params, state.d_params, z))
     size = scenario.view.grid_size

@@ -8,6 +8,10 @@ from toygan.losses import discriminator_loss, generator_loss
 from toygan.train import advance, make_trainer
 
 
+def fresh(trainer, scenario, key):
+    return trainer.init(key, scenario.train.lr_generator, scenario.train.lr_discriminator)
+
+
 def test_losses_match_the_textbook_formulas_and_stay_finite_when_d_saturates():
     real, fake = jnp.array([0.3, -1.2, 2.0]), jnp.array([-0.5, 0.7, 1.5])
     d_real, d_fake = jax.nn.sigmoid(real), jax.nn.sigmoid(fake)
@@ -32,7 +36,7 @@ def test_a_short_run_moves_the_generated_points_toward_the_data(tiny_overrides):
     scenario = load_scenario("two-gaussians", {**tiny_overrides, **far_away})
     trainer = make_trainer(scenario)
     key = jax.random.key(0)
-    state, z = trainer.init(key), trainer.view_noise(key)
+    state, z = fresh(trainer, scenario, key), trainer.view_noise(key)
     before = _nearest_mode_distance(trainer, trainer.generate(state.g_params, z))
     state, logs = advance(trainer, state, 600)
     after = _nearest_mode_distance(trainer, trainer.generate(state.g_params, z))
@@ -46,22 +50,39 @@ def test_training_is_deterministic_and_independent_of_chunking(tiny_overrides, g
     scenario = load_scenario("ring-8", {**tiny_overrides, "train.generator_loss": generator_loss_kind, "train.d_steps": 2})
     trainer = make_trainer(scenario)
     key = jax.random.key(3)
-    one, logs_one = advance(trainer, trainer.init(key), 40)
-    two, _ = advance(trainer, trainer.init(key), 15)
+    one, logs_one = advance(trainer, fresh(trainer, scenario, key), 40)
+    two, _ = advance(trainer, fresh(trainer, scenario, key), 15)
     two, logs_two = advance(trainer, two, 25)
     for a, b in zip(jax.tree.leaves((one.g_params, one.d_params)), jax.tree.leaves((two.g_params, two.d_params))):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(logs_one.g_loss[-25:], logs_two.g_loss)
-    other, _ = advance(trainer, trainer.init(jax.random.key(4)), 40)
+    other, _ = advance(trainer, fresh(trainer, scenario, jax.random.key(4)), 40)
     assert not np.array_equal(jax.tree.leaves(other.g_params)[0], jax.tree.leaves(one.g_params)[0])
 
 
 def test_generator_loss_option_changes_what_the_generator_minimises(tiny_overrides):
     logs = {}
     for kind in ("non-saturating", "minimax"):
-        trainer = make_trainer(load_scenario("two-gaussians", {**tiny_overrides, "train.generator_loss": kind}))
+        scenario = load_scenario("two-gaussians", {**tiny_overrides, "train.generator_loss": kind})
+        trainer = make_trainer(scenario)
         key = jax.random.key(0)
-        logs[kind] = advance(trainer, trainer.init(key), 5)[1]
+        logs[kind] = advance(trainer, fresh(trainer, scenario, key), 5)[1]
     # Same first batch: -log D(G(z)) is positive, log(1 - D(G(z))) is negative.
     assert float(logs["non-saturating"].g_loss[0]) > 0 > float(logs["minimax"].g_loss[0])
     np.testing.assert_allclose(logs["non-saturating"].d_loss[0], logs["minimax"].d_loss[0], rtol=1e-6)
+
+
+def test_learning_rates_live_in_the_state_and_runs_share_one_trainer(tiny_overrides):
+    slow = load_scenario("two-gaussians", {**tiny_overrides, "train.lr_generator": 1e-4, "train.lr_discriminator": 1e-4})
+    fast = load_scenario("two-gaussians", {**tiny_overrides, "train.lr_generator": 1e-2, "train.lr_discriminator": 1e-2})
+    trainer = make_trainer(slow)
+    assert make_trainer(fast) is trainer
+    key = jax.random.key(0)
+    moved = {}
+    for name, scenario in (("slow", slow), ("fast", fast)):
+        before = fresh(trainer, scenario, key)
+        after, _ = advance(trainer, before, 1)
+        # Adam's first step moves every weight by about the learning rate.
+        moved[name] = float(np.median(np.abs(np.asarray(jax.tree.leaves(after.g_params)[1] - jax.tree.leaves(before.g_params)[1]))))
+    assert moved["slow"] == pytest.approx(1e-4, rel=0.05)
+    assert moved["fast"] == pytest.approx(1e-2, rel=0.05)

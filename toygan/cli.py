@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -25,6 +26,14 @@ ViewsOption = Annotated[
         "optimal_discriminator, curves; or all, or none. Default: the scenario's."
     ),
 ]
+
+
+def _split_cpu(count: int) -> None:
+    """Expose the CPU as `count` JAX devices: one vmapped batch of runs per core. Takes effect only if
+    JAX has not started its backend yet, and never overrides a device count the user set."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if count > 1 and "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 
 def _overrides(texts: list[str] | None) -> dict[str, object]:
@@ -111,6 +120,35 @@ def compare(
     compare_runs(
         scenario, dict(parse_vary(text) for text in vary), steps=steps, seed=seed, out=out, force=force,
         overrides=_overrides(set_), views=_views(views),
+    )
+
+
+@app.command()
+@_user_errors
+def sweep(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a .toml file.")],
+    seeds: Annotated[int, typer.Option(help="Seeds per setting (0, 1, ... unless --first-seed).")] = 10,
+    vary: Annotated[
+        Optional[list[str]], typer.Option(help="A setting and its values: --vary train.lr_generator=1e-4,2e-4.")
+    ] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Training steps of each run.")] = None,
+    first_seed: Annotated[int, typer.Option(help="The first seed.")] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Folder; default runs/NAME-sweep-DATE-TIME.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing sweep folder.")] = False,
+    devices: Annotated[
+        Optional[int],
+        typer.Option(help="On a CPU, split it into this many JAX devices and shard the runs over them (default: one per core)."),
+    ] = None,
+    set_: SetOption = None,
+) -> None:
+    """Train every seed x setting at once (vmapped in one compiled program per group); summarise over seeds."""
+    _split_cpu(devices or os.cpu_count() or 1)
+    from toygan.sweep import parse_vary
+    from toygan.sweep import sweep as sweep_runs
+
+    sweep_runs(
+        scenario, seeds, dict(parse_vary(text) for text in vary or []), steps=steps, first_seed=first_seed,
+        out=out, force=force, overrides=_overrides(set_),
     )
 
 

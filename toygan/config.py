@@ -113,12 +113,15 @@ class ViewConfig:
             "view", self, "frame_every", "log_every", "fps", "points", "eval_samples", "grid_size", "arrows",
             "gif_max_frames",
         )
-        for name, limit in (("points", self.eval_samples), ("arrows", self.points)):
-            if getattr(self, name) > limit:
-                raise ToyganError(
-                    f"view.{name} ({getattr(self, name)}) exceeds {limit}: the drawn points are a subset "
-                    "of the evaluation sample (view.eval_samples)"
-                )
+        if self.points > self.eval_samples:
+            raise ToyganError(
+                f"view.points ({self.points}) exceeds view.eval_samples ({self.eval_samples}): "
+                "the drawn points are a subset of the evaluation sample"
+            )
+        if self.gradients and self.arrows > self.points:
+            raise ToyganError(
+                f"view.arrows ({self.arrows}) exceeds view.points ({self.points}): arrows are drawn on shown points"
+            )
 
     def with_panels(self, panels: list[str]) -> ViewConfig:
         """This config with exactly `panels` on; "all" turns every panel on."""
@@ -138,6 +141,7 @@ class Scenario:
     mixture: MixtureConfig
     description: str = ""
     seed: int = 0
+    published: str = ""  # a key of toygan.published.PUBLISHED: sweeps print those results beside theirs
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     view: ViewConfig = field(default_factory=ViewConfig)

@@ -35,7 +35,7 @@ from toygan.gif import GifWriter
 from toygan.metrics import metrics_row, mixture_metrics, reported
 from toygan.observe import Observation, observe
 from toygan.report import write_report
-from toygan.train import TrainState, Trainer, advance, init_state, make_trainer
+from toygan.train import TrainState, Trainer, advance, make_trainer, start
 from toygan.view import FrameView
 
 LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake"]
@@ -124,7 +124,7 @@ def run(
     run_dir = rundir.create_run_dir(Path(out) if out is not None else None, config.name, force)
     rundir.save_scenario(run_dir, config)
     trainer = make_trainer(config)
-    state = init_state(trainer, jax.random.key(config.seed))
+    state = start(trainer, config)
     return _drive(run_dir, config, trainer, state, None, live=live, quiet=quiet, on_frame=on_frame)
 
 
@@ -140,7 +140,7 @@ def resume(
     run_dir = Path(run_dir)
     config = rundir.load_run_scenario(run_dir)
     trainer = make_trainer(config)
-    state, meta = rundir.load_checkpoint(run_dir, init_state(trainer, jax.random.key(config.seed)))
+    state, meta = rundir.load_checkpoint(run_dir, start(trainer, config))
     if steps is not None:
         if steps <= meta["step"]:
             raise ToyganError(f"--steps {steps} is not beyond the checkpoint's step {meta['step']}: give a larger total")
@@ -358,7 +358,7 @@ def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     config = rundir.load_run_scenario(run_dir)
     trainer = make_trainer(config)
-    state = init_state(trainer, jax.random.key(config.seed))
+    state = start(trainer, config)
     g_params, d_params = rundir.load_params(run_dir, state.g_params, state.d_params)
     return Run(run_dir, config, trainer, state.replace(g_params=g_params, d_params=d_params))
 

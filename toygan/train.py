@@ -53,8 +53,9 @@ class Trainer:
     g_optimizer: optax.GradientTransformation
     d_optimizer: optax.GradientTransformation
 
-    def init(self, key: jax.Array) -> TrainState:
-        """Fresh networks and optimisers from one key."""
+    def init(self, key: jax.Array, lr_generator: float | jax.Array, lr_discriminator: float | jax.Array) -> TrainState:
+        """Fresh networks and optimisers from one key; the learning rates live in the optimiser states,
+        so that runs with different rates share one compiled program (and can be vmapped together)."""
         g_key, d_key, train_key = jax.random.split(key, 3)
         dim = self.mixture.dim
         _, g_params = nnx.split(make_generator(self.scenario.model, dim, g_key))
@@ -64,8 +65,8 @@ class Trainer:
             train_key=train_key,
             g_params=g_params,
             d_params=d_params,
-            g_opt=self.g_optimizer.init(g_params),
-            d_opt=self.d_optimizer.init(d_params),
+            g_opt=_with_learning_rate(self.g_optimizer.init(g_params), lr_generator),
+            d_opt=_with_learning_rate(self.d_optimizer.init(d_params), lr_discriminator),
         )
 
     def view_noise(self, key: jax.Array) -> jax.Array:
@@ -128,10 +129,11 @@ class Trainer:
 def make_trainer(scenario: Scenario) -> Trainer:
     """Static setup: validated mixture, network structure and the two Adam optimisers.
 
-    The compiled programs do not depend on the seed or the names, so runs that differ only in those
-    share one trainer and its compiled functions.
+    The compiled programs do not depend on the seed, the names or the learning rates (which are
+    part of the training state), so runs that differ only in those share one trainer.
     """
-    return _make_trainer(dataclasses.replace(scenario, name="", description="", seed=0))
+    rates_as_state = dataclasses.replace(scenario.train, lr_generator=1.0, lr_discriminator=1.0)
+    return _make_trainer(dataclasses.replace(scenario, name="", description="", seed=0, train=rates_as_state))
 
 
 @functools.lru_cache(maxsize=16)
@@ -146,15 +148,24 @@ def _make_trainer(scenario: Scenario) -> Trainer:
         mixture=mixture,
         g_graph=g_graph,
         d_graph=d_graph,
-        g_optimizer=_adam(train, train.lr_generator),
-        d_optimizer=_adam(train, train.lr_discriminator),
+        g_optimizer=_adam(train),
+        d_optimizer=_adam(train),
     )
 
 
-def _adam(train, learning_rate: float) -> optax.GradientTransformation:
+def _adam(train) -> optax.GradientTransformation:
+    """Adam, then the cosine decay if asked for, then minus the learning rate kept in the state."""
+    parts = [optax.scale_by_adam(b1=train.beta1, b2=train.beta2)]
     if train.lr_schedule == "cosine":
-        learning_rate = optax.cosine_decay_schedule(learning_rate, train.steps)
-    return optax.adam(learning_rate, b1=train.beta1, b2=train.beta2)
+        parts.append(optax.scale_by_schedule(optax.cosine_decay_schedule(1.0, train.steps)))
+    parts.append(optax.inject_hyperparams(optax.scale)(step_size=-1.0))
+    return optax.chain(*parts)
+
+
+def _with_learning_rate(opt_state: tuple, learning_rate) -> tuple:
+    injected = opt_state[-1]
+    hyperparams = {**injected.hyperparams, "step_size": -jnp.asarray(learning_rate, jnp.float32)}
+    return (*opt_state[:-1], injected._replace(hyperparams=hyperparams))
 
 
 @partial(jax.jit, static_argnums=(0, 2))
@@ -164,6 +175,12 @@ def advance(trainer: Trainer, state: TrainState, n_steps: int) -> tuple[TrainSta
 
 
 @partial(jax.jit, static_argnums=0)
-def init_state(trainer: Trainer, key: jax.Array) -> TrainState:
+def init_state(trainer: Trainer, key: jax.Array, lr_generator, lr_discriminator) -> TrainState:
     """Jitted `Trainer.init`: one compiled call instead of many small eager ones."""
-    return trainer.init(key)
+    return trainer.init(key, lr_generator, lr_discriminator)
+
+
+def start(trainer: Trainer, scenario: Scenario) -> TrainState:
+    """The initial state of `scenario`'s run: its seed and its learning rates."""
+    train = scenario.train
+    return init_state(trainer, jax.random.key(scenario.seed), train.lr_generator, train.lr_discriminator)
