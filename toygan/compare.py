@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import re
 import tomllib
@@ -101,11 +99,7 @@ def compare(
         gifs.append(result.run_dir / rundir.GIF_FILE)
     fps = result.scenario.view.fps
     side_by_side(gifs, labels, folder / GIF_FILE, fps)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    rundir.write_atomic(folder / COMPARISON_FILE, buffer.getvalue().encode())
+    rundir.write_rows(folder / COMPARISON_FILE, rows)
     table = Table(title=f"{name}: final metrics", title_justify="left")
     for column in ("setting", "modes captured", "high quality", "reverse KL", "mean log-likelihood"):
         table.add_column(column, justify="left" if column == "setting" else "right")

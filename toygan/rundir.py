@@ -147,6 +147,15 @@ def load_checkpoint(run_dir: Path, template_state):
     return pytree_from_dict(template_state, stored["state"], path), stored["meta"]
 
 
+def write_rows(path: Path, rows: list[dict], columns: list[str] | None = None) -> None:
+    """A whole CSV file from dict rows (columns: the first row's keys unless given), written atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns if columns is not None else list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, buffer.getvalue().encode())
+
+
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
@@ -165,11 +174,7 @@ class CsvLog:
         rows = []
         if keep_until is not None:
             rows = [r for r in read_csv_rows(path) if int(r["step"]) <= keep_until]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-        write_atomic(path, buffer.getvalue().encode())
+        write_rows(path, rows, columns)
         self._file = open(path, "a", newline="")
         self._writer = csv.writer(self._file)
 

@@ -9,9 +9,7 @@ work on it; the sweep folder adds a summary table and a small-multiples GIF.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import itertools
 import json
 import math
@@ -271,11 +269,7 @@ def _summarise(folder: Path, runs: list[SweepRun], finals: dict, console: Consol
             row[f"{metric}_mean"], row[f"{metric}_sd"] = _mean_sd([m[metric] for m in members])
         row["all_modes"] = sum(m["modes_captured"] == n_modes for m in members)
         rows.append(row)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    rundir.write_atomic(folder / SWEEP_FILE, buffer.getvalue().encode())
+    rundir.write_rows(folder / SWEEP_FILE, rows)
     table = Table(title=f"{runs[0].config.name}: final metrics over seeds (mean ± sd)", title_justify="left")
     for column in ("setting", "modes captured", "high quality", "reverse KL", "all modes"):
         table.add_column(column, justify="left" if column == "setting" else "right")
