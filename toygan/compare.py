@@ -42,7 +42,7 @@ def _label(setting: dict) -> str:
 
 
 def _folder_name(setting: dict) -> str:
-    return re.sub(r"[^A-Za-z0-9=.,_-]+", "_", "_".join(f"{k.split('.')[-1]}={v}" for k, v in setting.items()))
+    return rundir.safe_name("_".join(f"{k.split('.')[-1]}={v}" for k, v in setting.items()))
 
 
 def _labelled(frame_HxWx3: np.ndarray, text: str) -> np.ndarray:

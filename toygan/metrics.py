@@ -52,6 +52,11 @@ def mixture_metrics(mixture: GaussianMixture, x_NxD: jax.Array) -> MixtureMetric
     )
 
 
+def metrics_columns(n_modes: int) -> list[str]:
+    """The header of metrics.csv: step, the scalars, one mass per mode, and the frame's warnings."""
+    return ["step", *SCALAR_METRICS, *(f"mass_{k}" for k in range(n_modes)), "warnings"]
+
+
 def reported(value) -> float:
     """A float32 as the shortest decimal that reads back as the same float32: CSV and JSON agree."""
     return float(str(np.float32(value)))

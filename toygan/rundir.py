@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -58,6 +59,11 @@ def create_run_dir(
     except OSError as error:
         raise ToyganError(f"cannot write to output folder {out} ({error.strerror}): choose a writable --out") from None
     return out
+
+
+def safe_name(text: str) -> str:
+    """A folder name from a setting's text: anything but letters, digits and `=.,_-` becomes `_`."""
+    return re.sub(r"[^A-Za-z0-9=.,_-]+", "_", text)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from toygan.config import Scenario, load_scenario
 from toygan.display import open_display
 from toygan.errors import ToyganError
 from toygan.gif import GifWriter
-from toygan.metrics import metrics_row, mixture_metrics, reported
+from toygan.metrics import metrics_columns, metrics_row, mixture_metrics, reported
 from toygan.observe import Observation, observe
 from toygan.report import write_report
 from toygan.train import TrainState, Trainer, advance, make_trainer, start
@@ -83,14 +84,15 @@ def gif_stride(config: Scenario) -> int:
     return max(1, math.ceil(frames / config.view.gif_max_frames))
 
 
+@partial(jax.jit, static_argnums=0)
+def _true_mixture_metrics(trainer: Trainer, key: jax.Array):
+    real_ExD = trainer.mixture.sample(jax.random.fold_in(key, REFERENCE_SALT), trainer.scenario.view.eval_samples)
+    return mixture_metrics(trainer.mixture, real_ExD)
+
+
 def reference_metrics(trainer: Trainer, key: jax.Array) -> dict[str, float]:
     """The metrics of a sample from the true mixture: what a perfect generator would score."""
-
-    def score(key):
-        real_ExD = trainer.mixture.sample(jax.random.fold_in(key, REFERENCE_SALT), trainer.scenario.view.eval_samples)
-        return mixture_metrics(trainer.mixture, real_ExD)
-
-    return metrics_row(jax.jit(score)(key))
+    return metrics_row(_true_mixture_metrics(trainer, key))
 
 
 def run(
@@ -214,10 +216,8 @@ def _drive(
     if checkpoint is not None:
         watchdog.load_state(checkpoint["watchdog"])
 
-    metric_columns = ["step", "modes_captured", "high_quality", "reverse_kl", "log_likelihood"]
-    metric_columns += [f"mass_{k}" for k in range(n_modes)] + ["warnings"]
     losses_csv = rundir.CsvLog(run_dir / rundir.LOSSES_FILE, LOSS_COLUMNS, keep_until)
-    metrics_csv = rundir.CsvLog(run_dir / rundir.METRICS_FILE, metric_columns, keep_until)
+    metrics_csv = rundir.CsvLog(run_dir / rundir.METRICS_FILE, metrics_columns(n_modes), keep_until)
     history, all_warnings = _restore_history(run_dir, n_modes)
     gif = GifWriter(run_dir / rundir.GIF_FILE, view_cfg.fps, keep_frames=None if checkpoint is None else checkpoint["gif_frames"])
 

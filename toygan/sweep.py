@@ -13,7 +13,6 @@ import dataclasses
 import itertools
 import json
 import math
-import re
 import statistics
 import time
 from functools import partial
@@ -35,7 +34,7 @@ from toygan.config import Scenario, load_scenario
 from toygan.display import Display
 from toygan.errors import ToyganError
 from toygan.gif import GifWriter
-from toygan.metrics import metrics_row, reported
+from toygan.metrics import metrics_columns, metrics_row, reported
 from toygan.observe import observe
 from toygan.published import PUBLISHED
 from toygan.runner import LOSS_COLUMNS, REAL_POINTS_SALT, chunk_lengths, png_bytes, reference_metrics
@@ -56,7 +55,7 @@ class SweepRun:
 
     @property
     def name(self) -> str:
-        return re.sub(r"[^A-Za-z0-9=.,_-]+", "_", f"{self.label} seed={self.config.seed}".strip())
+        return rundir.safe_name(f"{self.label} seed={self.config.seed}".strip())
 
 
 @partial(jax.jit, static_argnums=0)
@@ -154,8 +153,6 @@ def _train_group(folder: Path, runs: list[SweepRun], indices: list[int], shown: 
     lr_d = jnp.array([r.config.train.lr_discriminator for r in runs], jnp.float32)
     states = _shard(_init_many(trainer, keys_R, lr_g, lr_d), n_runs, console)
     z_views = _shard(jax.vmap(trainer.view_noise)(keys_R), n_runs, console)
-    columns = ["step", "modes_captured", "high_quality", "reverse_kl", "log_likelihood"]
-    columns += [f"mass_{k}" for k in range(n_modes)] + ["warnings"]
     dirs = [folder / r.name for r in runs]
     logs_csv, metrics_csv, dogs = [], [], []
     warnings_of: list[list[str]] = [[] for _ in runs]
@@ -163,7 +160,7 @@ def _train_group(folder: Path, runs: list[SweepRun], indices: list[int], shown: 
         run_dir.mkdir()
         rundir.save_scenario(run_dir, sweep_run.config)
         logs_csv.append(rundir.CsvLog(run_dir / rundir.LOSSES_FILE, LOSS_COLUMNS))
-        metrics_csv.append(rundir.CsvLog(run_dir / rundir.METRICS_FILE, columns))
+        metrics_csv.append(rundir.CsvLog(run_dir / rundir.METRICS_FILE, metrics_columns(n_modes)))
         dogs.append(Watchdog(view_cfg.frame_every))
     for index in indices:
         shown[index] = []
@@ -204,14 +201,15 @@ def _train_group(folder: Path, runs: list[SweepRun], indices: list[int], shown: 
         state = jax.tree.map(lambda leaf: leaf[r], good)
         rundir.save_params(run_dir, state.g_params, state.d_params)
         key = jax.random.key(sweep_run.config.seed)
-        final = metrics_row(observe(trainer, state.g_params, state.d_params, trainer.view_noise(key)).metrics)
+        final_obs = jax.device_get(observe(trainer, state.g_params, state.d_params, trainer.view_noise(key)))
+        final = metrics_row(final_obs.metrics)
         finals[indices[r]] = final
         summary = {"step": int(state.step), "final": final, "true_mixture": reference_metrics(trainer, key),
                    "warnings": warnings_of[r]}
         rundir.write_atomic(run_dir / rundir.SUMMARY_FILE, json.dumps(summary, indent=2).encode())
         real = np.asarray(trainer.mixture.sample(jax.random.fold_in(key, REAL_POINTS_SALT), view_cfg.points))
         view = FrameView(Display().figure, trainer.mixture, real, sweep_run.config.name, view_cfg, config.train.steps)
-        view.update(int(state.step), observe(trainer, state.g_params, state.d_params, trainer.view_noise(key)), {}, [])
+        view.update(int(state.step), final_obs, {}, [])
         rundir.write_atomic(run_dir / rundir.FINAL_PNG, png_bytes(view.render()))
     return finals
 
