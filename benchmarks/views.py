@@ -39,7 +39,7 @@ def frames_per_second(scenario_name: str, panels: list[str] | None, frames: int 
     key = jax.random.key(0)
     state, z = start(trainer, scenario), trainer.view_noise(key)
     state, _ = advance(trainer, state, 200)
-    obs = jax.device_get(observe(trainer, state.g_params, state.d_params, z))
+    obs = jax.device_get(observe(trainer, state, z))
     view = FrameView(Display().figure, trainer.mixture, np.asarray(trainer.mixture.sample(key, 1000)), "bench",
                      scenario.view, 10_000)
     history = {"step": [0, 50], "d_loss": [1.3], "g_loss": [0.7], "high_quality": [0.5, 0.6],

@@ -3,6 +3,7 @@ import os
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 # Catch the (n,) vs (n, 1) broadcasting slips that GAN code is famous for.
@@ -13,3 +14,34 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 def tiny_overrides():
     """A scenario small enough to train in a second or two."""
     return {"model.hidden": [32, 32], "train.batch_size": 64, "view.points": 200, "view.eval_samples": 200}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Downloads and the cached MNIST evaluator go to a folder of this test session, never ~/.cache."""
+    previous = os.environ.get("TOYGAN_DATA")
+    os.environ["TOYGAN_DATA"] = str(tmp_path_factory.mktemp("toygan-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("TOYGAN_DATA")
+    else:
+        os.environ["TOYGAN_DATA"] = previous
+
+
+def bar_digits(n: int, seed: int):
+    """Synthetic labelled 28 x 28 images: digit k is a bright bar on rows 2k+3 and 2k+4, with noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = rng.integers(0, 40, (n, 28, 28))
+    for i, k in enumerate(labels):
+        images[i, 2 * k + 3 : 2 * k + 5, 4 + rng.integers(0, 3) : 22 + rng.integers(0, 3)] = 255
+    return images.astype(np.uint8), labels
+
+
+@pytest.fixture(scope="session")
+def bar_mnist(tmp_path_factory):
+    """An .npz in the Keras MNIST layout holding `bar_digits`: a labelled data set that small GANs learn fast."""
+    path = tmp_path_factory.mktemp("bars") / "bars.npz"
+    (x_train, y_train), (x_test, y_test) = bar_digits(1200, 0), bar_digits(300, 1)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path

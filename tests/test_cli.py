@@ -11,7 +11,9 @@ def test_scenarios_lists_one_line_each():
     result = runner.invoke(app, ["scenarios"])
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["grid-25", "protocol-grid-25", "protocol-ring-8", "ring-8", "two-gaussians"]
+    assert [line.split()[0] for line in lines] == [
+        "grid-25", "mnist-cgan", "mnist-cgan-onehot", "mnist-gan", "protocol-grid-25", "protocol-ring-8", "ring-8", "two-gaussians"
+    ]
 
 
 def test_run_then_sample(tmp_path):

@@ -98,5 +98,5 @@ def test_malformed_toml_is_reported(tmp_path):
 def test_missing_file_and_missing_mixture(tmp_path):
     with pytest.raises(ToyganError, match="does not exist"):
         load_scenario(tmp_path / "nope.toml")
-    with pytest.raises(ToyganError, match=r"no \[mixture\] table"):
+    with pytest.raises(ToyganError, match=r"no data table: a scenario needs \[mixture\]"):
         scenario_from_table({"name": "x"})

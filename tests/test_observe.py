@@ -32,7 +32,7 @@ def test_every_panel_is_computed_with_the_right_shape_and_meaning(tiny_overrides
     key = jax.random.key(0)
     state, z = trainer.init(key, 2e-4, 2e-4), trainer.view_noise(key)
     state, _ = advance(trainer, state, 100)
-    obs = jax.device_get(observe(trainer, state.g_params, state.d_params, z))
+    obs = jax.device_get(observe(trainer, state, z))
     size = scenario.view.grid_size
     assert obs.fake_ExD.shape == (scenario.view.eval_samples, 2) and bool(obs.finite)
     assert obs.d_grid_GxG.shape == (size, size) and obs.optimal_d_GxG.shape == (size, size)
@@ -42,11 +42,11 @@ def test_every_panel_is_computed_with_the_right_shape_and_meaning(tiny_overrides
     # D on the grid is the discriminator itself, read at the grid point in row y, column x.
     xs, ys = view_axes(trainer, size)
     point = jnp.array([[xs[7], ys[60]]])
-    assert obs.d_grid_GxG[60, 7] == pytest.approx(float(jax.nn.sigmoid(trainer.logits(state.d_params, point)[0])), rel=1e-5)
+    assert obs.d_grid_GxG[60, 7] == pytest.approx(float(jax.nn.sigmoid(trainer.logits(state, point)[0])), rel=1e-5)
 
     # Arrows are minus the gradient of the per-point generator loss: moving along one lowers it.
     x0 = jnp.asarray(obs.fake_ExD[:1])
-    loss = lambda x: float(generator_loss(trainer.logits(state.d_params, x), "non-saturating"))
+    loss = lambda x: float(generator_loss(trainer.logits(state, x), "non-saturating"))
     step = 1e-3 * obs.arrows_PxD[:1] / np.linalg.norm(obs.arrows_PxD[0])
     assert loss(x0 + step) < loss(x0) < loss(x0 - step)
 

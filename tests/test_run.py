@@ -90,7 +90,7 @@ def test_metrics_summary_and_report_are_written(tmp_path, tiny_overrides):
     import json
 
     summary = json.loads((result.run_dir / "summary.json").read_text())
-    assert summary["true_mixture"]["modes_captured"] == 8
+    assert summary["reference"]["modes_captured"] == 8
     assert summary["final"]["high_quality"] == pytest.approx(float(rows[-1]["high_quality"]))
     report = iio.imread(result.run_dir / "report.png")
     assert report.shape[1] > report.shape[0] > 300

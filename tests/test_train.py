@@ -37,9 +37,9 @@ def test_a_short_run_moves_the_generated_points_toward_the_data(tiny_overrides):
     trainer = make_trainer(scenario)
     key = jax.random.key(0)
     state, z = fresh(trainer, scenario, key), trainer.view_noise(key)
-    before = _nearest_mode_distance(trainer, trainer.generate(state.g_params, z))
+    before = _nearest_mode_distance(trainer, trainer.generate(state, z))
     state, logs = advance(trainer, state, 600)
-    after = _nearest_mode_distance(trainer, trainer.generate(state.g_params, z))
+    after = _nearest_mode_distance(trainer, trainer.generate(state, z))
     assert int(state.step) == 600
     assert after < 0.3 * before, (before, after)
     assert np.all(np.isfinite(logs.d_loss)) and np.all(np.isfinite(logs.g_loss))

@@ -15,7 +15,8 @@ HELD_FRAMES = 3  # a mode counts as lost only after it was captured this many fr
 class Watchdog:
     """Fed each frame's records in order; returns the warnings that frame raises."""
 
-    def __init__(self, frame_every: int):
+    def __init__(self, frame_every: int, unit: str = "mode"):
+        self._unit = unit  # what is lost: a mixture's "mode", or a "digit"
         self._saturated_frames_needed = max(1, math.ceil(SATURATED_STEPS / frame_every))
         self._held_K: np.ndarray | None = None
         self._saturated_frames = 0
@@ -40,7 +41,7 @@ class Watchdog:
         lost = np.flatnonzero((self._held_K >= HELD_FRAMES) & ~captured_K)
         if lost.size:
             names = ", ".join(str(k) for k in lost)
-            warnings.append(f"step {step}: mode{'s' if lost.size > 1 else ''} {names} lost")
+            warnings.append(f"step {step}: {self._unit}{'s' if lost.size > 1 else ''} {names} lost")
         self._held_K = np.where(captured_K, self._held_K + 1, 0)
         if d_real > SATURATED_REAL and d_fake < SATURATED_FAKE:
             self._saturated_frames += 1

@@ -76,13 +76,16 @@ def run(
     live: Annotated[bool, typer.Option("--live/--no-live", help="Show a live window when a display exists.")] = True,
     set_: SetOption = None,
     views: ViewsOption = None,
+    data_path: Annotated[
+        Optional[Path], typer.Option("--data", help="MNIST scenarios: .npz, IDX file or folder, or .csv; default: download to the cache.")
+    ] = None,
 ) -> None:
     """Train a GAN on a scenario, watch it live, and write a run folder with its GIF, metrics and report."""
     from toygan.runner import run as run_scenario
 
     run_scenario(
         scenario, steps=steps, seed=seed, out=out, force=force, live=None if live else False,
-        overrides=_overrides(set_), views=_views(views),
+        overrides=_overrides(set_), views=_views(views), data=data_path,
     )
 
 
@@ -157,22 +160,33 @@ def sweep(
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `toygan run`.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    per_digit: Annotated[int, typer.Option(help="MNIST runs: samples per digit.")] = 1000,
+    seed: Annotated[int, typer.Option(help="MNIST runs: seed of the evaluation noise (default: the run's).")] = -1,
 ) -> None:
-    """Score a run's saved generator against the true mixture (the last row of its metrics.csv)."""
+    """Score a run's saved generator: against the true mixture (the last row of its metrics.csv), or,
+    for MNIST, with the evaluator: digits read as the one asked for, confusion table, Fréchet distance."""
     import json
 
-    import jax
     from rich.console import Console
 
-    from toygan.runner import load_run, metrics_table, reference_metrics
+    from toygan.probes import DigitProbe, confusion_table, make_probe
+    from toygan.runner import load_run
 
     loaded = load_run(run_dir)
-    final = loaded.evaluate()
+    probe = make_probe(loaded.trainer, loaded.scenario)
+    if isinstance(probe, DigitProbe):
+        if per_digit <= 0:
+            raise ToyganError(f"--per-digit must be positive, got {per_digit}")
+        final = probe.final(loaded.state, per_digit=per_digit, seed=None if seed < 0 else seed)
+    else:
+        final = probe.final(loaded.state)
     if as_json:
-        typer.echo(json.dumps(final, indent=2))
+        typer.echo(json.dumps({**final, "reference": probe.reference}, indent=2))
         return
-    reference = reference_metrics(loaded.trainer, jax.random.key(loaded.scenario.seed))
-    Console().print(metrics_table(final, reference, loaded.trainer.mixture.n_modes))
+    console = Console()
+    console.print(probe.table(final))
+    if "confusion" in final:
+        console.print(confusion_table(final))
 
 
 @app.command()
@@ -218,21 +232,28 @@ def scenarios() -> None:
 @_user_errors
 def sample(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `toygan run`.")],
-    n: Annotated[int, typer.Option("-n", help="Number of points.")] = 1000,
+    n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 1000,
+    label: Annotated[Optional[int], typer.Option("--label", help="Conditional MNIST runs: the digit to draw (0-9).")] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="The .npz file to write.")] = Path("samples.npz"),
     seed: Annotated[int, typer.Option(help="Seed of the noise.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
 ) -> None:
-    """Draw N points from a run's trained generator into an .npz file (array `x`, N x 2)."""
+    """Draw N samples from a run's trained generator into an .npz file: `x` (N x 2 points, or N x 28 x 28
+    images in [0, 1]) and, for conditional runs, `y` (the digits asked for: --label, else 0-9 evenly)."""
     from toygan.rundir import write_atomic
     from toygan.runner import load_run
 
     if n <= 0:
         raise ToyganError(f"-n must be positive, got {n}")
+    if label is not None and not 0 <= label <= 9:
+        raise ToyganError(f"--label {label} is out of range: MNIST digits are 0 to 9")
     if output.exists() and not force:
         raise ToyganError(f"{output} already exists: pass --force to replace it, or choose another -o")
-    x_Nx2 = load_run(run_dir).sample(n, seed)
+    loaded = load_run(run_dir)
+    y = loaded.labels(n, label)
+    x = loaded.sample(n, seed, label)
     buffer = io.BytesIO()
-    np.savez(buffer, x=x_Nx2)
+    np.savez(buffer, x=x, **({} if y is None else {"y": y}))
     write_atomic(output, buffer.getvalue())
-    typer.echo(f"wrote {n} points to {output}")
+    what = "points" if x.ndim == 2 else "images"
+    typer.echo(f"wrote {n} {what} to {output}")

@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import math
 import tomllib
+import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -19,6 +20,8 @@ from toygan.mixture import GaussianMixture
 GENERATOR_LOSSES = ("non-saturating", "minimax")
 LR_SCHEDULES = ("constant", "cosine")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
+OUTPUTS = ("linear", "tanh")
+CONDITIONINGS = ("none", "embedding", "one-hot")
 
 
 @dataclass(frozen=True)
@@ -34,18 +37,51 @@ class MixtureConfig:
 
 
 @dataclass(frozen=True)
+class MnistConfig:
+    """MNIST as the data: `path` to an .npz, IDX file or folder, or .csv; "" downloads it into the cache."""
+
+    path: str = ""
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    """Generator and discriminator MLPs: noise size, hidden widths, activation."""
+    """Generator and discriminator MLPs.
+
+    `hidden` are the generator's hidden widths, and the discriminator's too unless
+    `discriminator_hidden` is given. `leaky_relu` has slope 0.2. `batch_norm` puts batch norm
+    (Keras' momentum convention) after each hidden activation of the generator;
+    `discriminator_dropout` gives a dropout rate per hidden layer of the discriminator.
+    `conditioning` feeds the label to both networks: "embedding" multiplies a learned embedding
+    into the input (Keras CGAN), "one-hot" concatenates a one-hot vector (TensorFlow CGAN).
+    """
 
     noise_dim: int = 2
     hidden: tuple[int, ...] = (128, 128)
     activation: str = "relu"
+    discriminator_hidden: tuple[int, ...] = ()
+    output: str = "linear"
+    batch_norm: bool = False
+    batch_norm_momentum: float = 0.8
+    discriminator_dropout: tuple[float, ...] = ()
+    conditioning: str = "none"
 
     def __post_init__(self):
         _require_positive("model", self, "noise_dim")
-        if not self.hidden or any(width <= 0 for width in self.hidden):
-            raise ToyganError(f"model.hidden must be a non-empty list of positive widths, got {list(self.hidden)}")
+        for name in ("hidden", "discriminator_hidden"):
+            widths = getattr(self, name)
+            if (name == "hidden" and not widths) or any(width <= 0 for width in widths):
+                raise ToyganError(f"model.{name} must be a non-empty list of positive widths, got {list(widths)}")
         _require_choice("model", self, "activation", ACTIVATIONS)
+        _require_choice("model", self, "output", OUTPUTS)
+        _require_choice("model", self, "conditioning", CONDITIONINGS)
+        if not 0 <= self.batch_norm_momentum < 1:
+            raise ToyganError(f"model.batch_norm_momentum must be in [0, 1), got {self.batch_norm_momentum}")
+        d_layers = len(self.discriminator_hidden or self.hidden)
+        if len(self.discriminator_dropout) > d_layers or any(not 0 <= r < 1 for r in self.discriminator_dropout):
+            raise ToyganError(
+                f"model.discriminator_dropout must give at most {d_layers} rates in [0, 1) (one per hidden layer), "
+                f"got {list(self.discriminator_dropout)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -91,6 +127,7 @@ class ViewConfig:
     plane), `manifold` (a grid in noise space as the generator warps it), `optimal_discriminator`
     (p_data / (p_data + p_g) beside the learned D), `curves` (losses and metrics so far).
     The GIF keeps every k-th frame (and the last) so that it holds at most `gif_max_frames`.
+    MNIST frames show `sample_rows` rows of digits 0..9 from fixed noise, or of one `digit` only.
     """
 
     frame_every: int = 50
@@ -107,12 +144,16 @@ class ViewConfig:
     grid_size: int = 80
     arrows: int = 150
     gif_max_frames: int = 1000
+    digit: int = -1
+    sample_rows: int = 4
 
     def __post_init__(self):
         _require_positive(
             "view", self, "frame_every", "log_every", "fps", "points", "eval_samples", "grid_size", "arrows",
-            "gif_max_frames",
+            "gif_max_frames", "sample_rows",
         )
+        if not -1 <= self.digit <= 9:
+            raise ToyganError(f"view.digit must be a digit 0..9, or -1 for all ten, got {self.digit}")
         if self.points > self.eval_samples:
             raise ToyganError(
                 f"view.points ({self.points}) exceeds view.eval_samples ({self.eval_samples}): "
@@ -138,7 +179,8 @@ class Scenario:
     """Everything a run needs, saved resolved as `scenario.toml` in every run folder."""
 
     name: str
-    mixture: MixtureConfig
+    mixture: MixtureConfig | None = None  # the data: a Gaussian mixture ...
+    mnist: MnistConfig | None = None  # ... or MNIST
     description: str = ""
     seed: int = 0
     published: str = ""  # a key of toygan.published.PUBLISHED: sweeps print those results beside theirs
@@ -147,10 +189,15 @@ class Scenario:
     view: ViewConfig = field(default_factory=ViewConfig)
 
     def __post_init__(self):
-        self.mixture.build()
+        if (self.mixture is None) == (self.mnist is None):
+            raise ToyganError("a scenario needs exactly one data table: [mixture] or [mnist]")
+        if self.mixture is not None:
+            self.mixture.build()
+            if self.model.conditioning != "none":
+                raise ToyganError("model.conditioning needs labelled data: use it with [mnist], or set it to \"none\"")
 
     def to_toml(self) -> str:
-        return tomli_w.dumps(dataclasses.asdict(self))
+        return tomli_w.dumps(dataclasses.asdict(self, dict_factory=lambda items: {k: v for k, v in items if v is not None}))
 
 
 def builtin_dir() -> Path:
@@ -189,9 +236,10 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, object] | None 
 def scenario_from_table(table: dict) -> Scenario:
     """Build and validate a scenario from a parsed TOML table."""
     table = dict(table)
-    if "mixture" not in table:
-        raise ToyganError("no [mixture] table: a scenario needs a mixture (weights, means, variances)")
-    table["mixture"] = _expand_mixture(table["mixture"])
+    if "mixture" not in table and "mnist" not in table:
+        raise ToyganError("no data table: a scenario needs [mixture] (weights, means, variances) or [mnist]")
+    if "mixture" in table:
+        table["mixture"] = _expand_mixture(table["mixture"])
     return _build(Scenario, table, "")
 
 
@@ -300,6 +348,9 @@ def _is_required(f: dataclasses.Field) -> bool:
 
 def _coerce(value, hint, where: str):
     origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):  # `Config | None`: an optional table
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     if origin is tuple:

@@ -1,4 +1,10 @@
-"""Flax NNX multilayer perceptrons for the generator and the discriminator."""
+"""Flax NNX multilayer perceptrons for the generator and the discriminator.
+
+One `MLP` serves every scenario: plain for the 2-D mixtures, and with the options of the classic
+MNIST GANs (Keras CGAN): batch norm after each hidden activation, dropout after chosen hidden
+layers, a tanh output, and conditioning on a class label, either as a learned embedding multiplied
+into the input or as a one-hot vector concatenated to it.
+"""
 
 from __future__ import annotations
 
@@ -8,29 +14,90 @@ from flax import nnx
 
 from toygan.config import ModelConfig
 
-_ACTIVATIONS = {"relu": jax.nn.relu, "leaky_relu": jax.nn.leaky_relu, "tanh": jnp.tanh, "elu": jax.nn.elu}
+LEAKY_SLOPE = 0.2  # the slope of the GAN literature (DCGAN, Keras CGAN), not jax's default 0.01
+EMBEDDING_INIT = nnx.initializers.uniform(0.1)  # shifted to U(-0.05, 0.05), Keras' Embedding default
+BATCH_NORM_EPSILON = 1e-3  # Keras' default
+
+_ACTIVATIONS = {
+    "relu": jax.nn.relu,
+    "leaky_relu": lambda x: jax.nn.leaky_relu(x, LEAKY_SLOPE),
+    "tanh": jnp.tanh,
+    "elu": jax.nn.elu,
+}
 
 
 class MLP(nnx.Module):
-    """Dense layers of the given widths with an activation between them and none after the last."""
+    """Dense layers of the given widths with an activation (then batch norm, then dropout) between them."""
 
-    def __init__(self, widths: tuple[int, ...], activation: str, *, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        widths: tuple[int, ...],
+        activation: str,
+        *,
+        rngs: nnx.Rngs,
+        output: str = "linear",
+        batch_norm_momentum: float | None = None,
+        dropout: tuple[float, ...] = (),
+        conditioning: str = "none",
+        n_classes: int = 0,
+    ):
+        first_in = widths[0] + (n_classes if conditioning == "one-hot" else 0)
         self.layers = nnx.List(
-            [nnx.Linear(n_in, n_out, rngs=rngs) for n_in, n_out in zip(widths[:-1], widths[1:])]
+            [nnx.Linear(n_in, n_out, rngs=rngs) for n_in, n_out in zip((first_in, *widths[1:-1]), widths[1:])]
         )
+        hidden = widths[1:-1]
+        self.norms = nnx.List(
+            [nnx.BatchNorm(w, momentum=batch_norm_momentum, epsilon=BATCH_NORM_EPSILON, rngs=rngs) for w in hidden]
+            if batch_norm_momentum is not None
+            else []
+        )
+        self.dropouts = nnx.List([nnx.Dropout(rate) for rate in dropout])
+        if conditioning == "embedding":
+            init = lambda key, shape, dtype: EMBEDDING_INIT(key, shape, dtype) - 0.05
+            self.embedding = nnx.Embed(n_classes, widths[0], embedding_init=init, rngs=rngs)
         self.activation = _ACTIVATIONS[activation]
+        self.output = output
+        self.conditioning = conditioning
+        self.n_classes = n_classes
 
-    def __call__(self, x_NxI: jax.Array) -> jax.Array:
-        for layer in self.layers[:-1]:
+    def __call__(self, x_NxI: jax.Array, y_N: jax.Array, *, train: bool = False, key: jax.Array | None = None):
+        """`y_N` (int labels) is used only by conditional models; `key` drives dropout when `train`."""
+        if self.conditioning == "embedding":
+            # The lookup as a one-hot product: on the CPU its gradient is a matrix product, not a slow scatter.
+            x_NxI = x_NxI * (jax.nn.one_hot(y_N, self.n_classes, dtype=x_NxI.dtype) @ self.embedding.embedding[...])
+        elif self.conditioning == "one-hot":
+            x_NxI = jnp.concatenate([x_NxI, jax.nn.one_hot(y_N, self.n_classes, dtype=x_NxI.dtype)], axis=1)
+        for i, layer in enumerate(self.layers[:-1]):
             x_NxI = self.activation(layer(x_NxI))
-        return self.layers[-1](x_NxI)
+            if len(self.norms):
+                x_NxI = self.norms[i](x_NxI, use_running_average=not train)
+            if i < len(self.dropouts) and self.dropouts[i].rate > 0:
+                drop_key = None if key is None else jax.random.fold_in(key, i)
+                x_NxI = self.dropouts[i](x_NxI, deterministic=not train, rngs=drop_key)
+        x_NxI = self.layers[-1](x_NxI)
+        return jnp.tanh(x_NxI) if self.output == "tanh" else x_NxI
 
 
-def make_generator(config: ModelConfig, data_dim: int, key: jax.Array) -> MLP:
-    """Noise (N, noise_dim) -> points (N, data_dim)."""
-    return MLP((config.noise_dim, *config.hidden, data_dim), config.activation, rngs=nnx.Rngs(key))
+def make_generator(config: ModelConfig, data_dim: int, key: jax.Array, n_classes: int = 0) -> MLP:
+    """Noise (N, noise_dim) and labels (N,) -> points (N, data_dim)."""
+    return MLP(
+        (config.noise_dim, *config.hidden, data_dim),
+        config.activation,
+        rngs=nnx.Rngs(key),
+        output=config.output,
+        batch_norm_momentum=config.batch_norm_momentum if config.batch_norm else None,
+        conditioning=config.conditioning,
+        n_classes=n_classes,
+    )
 
 
-def make_discriminator(config: ModelConfig, data_dim: int, key: jax.Array) -> MLP:
-    """Points (N, data_dim) -> logits (N, 1); D(x) = sigmoid(logit)."""
-    return MLP((data_dim, *config.hidden, 1), config.activation, rngs=nnx.Rngs(key))
+def make_discriminator(config: ModelConfig, data_dim: int, key: jax.Array, n_classes: int = 0) -> MLP:
+    """Points (N, data_dim) and labels (N,) -> logits (N, 1); D(x) = sigmoid(logit)."""
+    return MLP(
+        (data_dim, *(config.discriminator_hidden or config.hidden), 1),
+        config.activation,
+        rngs=nnx.Rngs(key),
+        dropout=config.discriminator_dropout,
+        conditioning=config.conditioning,
+        n_classes=n_classes,
+    )

@@ -15,7 +15,7 @@ import numpy as np
 
 from toygan.losses import generator_loss
 from toygan.metrics import MixtureMetrics, mixture_metrics
-from toygan.train import Trainer
+from toygan.train import Trainer, TrainState
 
 FIELD_SIZE = 17
 MANIFOLD_LINES = 15
@@ -99,25 +99,30 @@ def optimal_discriminator(log_p_data: jax.Array, log_p_g: jax.Array, box_area: f
     return p_data / (p_data + p_g)
 
 
+def all_finite(state: TrainState, *arrays: jax.Array) -> jax.Array:
+    """True when every parameter, batch statistic and given array is finite."""
+    trees = (state.g_params, state.d_params, state.g_stats, state.d_stats, arrays)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(trees)]))
+
+
 @partial(jax.jit, static_argnums=0)
-def observe(trainer: Trainer, g_params, d_params, z_view_ExZ: jax.Array) -> Observation:
+def observe(trainer: Trainer, state: TrainState, z_view_ExZ: jax.Array) -> Observation:
     """Generated points at the fixed noise, their metrics, and the panels the scenario turns on."""
     view = trainer.scenario.view
-    fake_ExD = trainer.generate(g_params, z_view_ExZ)
-    leaves_finite = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves((g_params, d_params))]
-    finite = jnp.all(jnp.stack([*leaves_finite, jnp.all(jnp.isfinite(fake_ExD))]))
+    fake_ExD = trainer.generate(state, z_view_ExZ)
+    finite = all_finite(state, fake_ExD)
     extras = {}
 
     def push(x_NxD):
         """Where the generator loss pushes points: minus its gradient with respect to each point."""
-        per_point = lambda x: generator_loss(trainer.logits(d_params, x[None]), trainer.scenario.train.generator_loss)
+        per_point = lambda x: generator_loss(trainer.logits(state, x[None]), trainer.scenario.train.generator_loss)
         return -jax.vmap(jax.grad(per_point))(x_NxD)
 
     if view.discriminator or view.optimal_discriminator:
         grid_Gsq = _grid_points(trainer, view.grid_size)
         shape = (view.grid_size, view.grid_size)
         if view.discriminator:
-            extras["d_grid_GxG"] = jax.nn.sigmoid(trainer.logits(d_params, grid_Gsq)).reshape(shape)
+            extras["d_grid_GxG"] = jax.nn.sigmoid(trainer.logits(state, grid_Gsq)).reshape(shape)
         if view.optimal_discriminator:
             xs, ys = view_axes(trainer, view.grid_size)
             log_p_data = trainer.mixture.log_prob(grid_Gsq).reshape(shape)
@@ -130,7 +135,7 @@ def observe(trainer: Trainer, g_params, d_params, z_view_ExZ: jax.Array) -> Obse
         extras["field_FxFxD"] = push(field).reshape(FIELD_SIZE, FIELD_SIZE, -1)
     if view.manifold:
         lines = jnp.asarray(manifold_noise(trainer.scenario.model.noise_dim))
-        extras["manifold_LxMxD"] = trainer.generate(g_params, lines.reshape(-1, lines.shape[-1])).reshape(
+        extras["manifold_LxMxD"] = trainer.generate(state, lines.reshape(-1, lines.shape[-1])).reshape(
             *lines.shape[:2], -1
         )
     return Observation(fake_ExD, mixture_metrics(trainer.mixture, fake_ExD), finite, **extras)

@@ -123,17 +123,26 @@ def load_run_scenario(run_dir: Path) -> Scenario:
     return load_scenario(run_dir / SCENARIO_FILE)
 
 
-def save_params(run_dir: Path, g_params, d_params) -> None:
-    params = pytree_to_dict({"generator": g_params, "discriminator": d_params})
-    write_atomic(run_dir / PARAMS_FILE, serialization.msgpack_serialize(params))
+def _networks(state) -> dict:
+    """The trained networks of a training state: parameters and batch statistics, without optimisers."""
+    return {"generator": state.g_params, "discriminator": state.d_params,
+            "generator_stats": state.g_stats, "discriminator_stats": state.d_stats}
 
 
-def load_params(run_dir: Path, template_g, template_d):
+def save_params(run_dir: Path, state) -> None:
+    write_atomic(run_dir / PARAMS_FILE, serialization.msgpack_serialize(pytree_to_dict(_networks(state))))
+
+
+def load_params(run_dir: Path, template_state):
+    """`template_state` with the trained networks of the run folder put in."""
     path = Path(run_dir) / PARAMS_FILE
     if not path.is_file():
         raise ToyganError(f"{run_dir} has no trained parameters ({PARAMS_FILE}): the run did not finish")
-    params = pytree_from_dict({"generator": template_g, "discriminator": template_d}, read_msgpack(path, "parameter"), path)
-    return params["generator"], params["discriminator"]
+    stored = pytree_from_dict(_networks(template_state), read_msgpack(path, "parameter"), path)
+    return template_state.replace(
+        g_params=stored["generator"], d_params=stored["discriminator"],
+        g_stats=stored["generator_stats"], d_stats=stored["discriminator_stats"],
+    )
 
 
 def save_checkpoint(run_dir: Path, state, meta: dict) -> None:

@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,24 +24,23 @@ import numpy as np
 from PIL import Image
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from toygan import rundir
 from toygan.alerts import Watchdog
-from toygan.config import Scenario, load_scenario
+from toygan.config import MnistConfig, Scenario, load_scenario
 from toygan.display import open_display
 from toygan.errors import ToyganError
 from toygan.gif import GifWriter
-from toygan.metrics import metrics_columns, metrics_row, mixture_metrics, reported
-from toygan.observe import Observation, observe
+from toygan.data import N_DIGITS, DigitSource, to_unit
+from toygan.digits import requested_labels
+from toygan.metrics import reported
+from toygan.probes import DigitProbe, MixtureProbe, make_probe
 from toygan.report import write_report
 from toygan.train import TrainState, Trainer, advance, make_trainer, start
-from toygan.view import FrameView
+
+Probe = MixtureProbe | DigitProbe
 
 LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake"]
-HISTORY_KEYS = ("step", "d_loss", "g_loss", "high_quality", "modes_share", "reverse_kl")
-REAL_POINTS_SALT = 0xDA7A
-REFERENCE_SALT = 0x1DEA
 
 FrameCallback = Callable[[int, np.ndarray], None]
 
@@ -62,14 +60,32 @@ class Run:
     trainer: Trainer
     state: TrainState
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+    def sample(self, n: int, seed: int = 0, label: int | None = None) -> np.ndarray:
+        """`n` samples. Mixtures: points (n, D). MNIST: images (n, 28, 28) in [0, 1]; a conditional run
+        draws digit `label`, or all ten in turn (`labels(n)`) without one."""
+        trainer = self.trainer
         z_NxZ = jax.random.normal(jax.random.key(seed), (n, self.scenario.model.noise_dim))
-        return np.asarray(self.trainer.generate(self.state.g_params, z_NxZ))
+        y_N = self.labels(n, label)
+        if not isinstance(trainer.source, DigitSource):
+            return np.asarray(trainer.generate(self.state, z_NxZ))
+        return to_unit(trainer.generate(self.state, z_NxZ, y_N))
 
-    def evaluate(self) -> dict[str, float]:
-        """Metrics of the generator on the run's fixed evaluation noise: the last row of metrics.csv."""
-        z_view = self.trainer.view_noise(jax.random.key(self.scenario.seed))
-        return metrics_row(observe(self.trainer, self.state.g_params, self.state.d_params, z_view).metrics)
+    def labels(self, n: int, label: int | None = None) -> np.ndarray | None:
+        """The digits that `sample(n, label=label)` asks for; None for unconditional runs."""
+        trainer = self.trainer
+        if not trainer.conditional:
+            if label is not None:
+                what = "this run learns a mixture" if trainer.scenario.mixture is not None else "this MNIST GAN is unconditional"
+                raise ToyganError(f"--label needs a conditional MNIST run (mnist-cgan): {what}, it cannot be asked for a digit")
+            return None
+        if label is not None and not 0 <= label < N_DIGITS:
+            raise ToyganError(f"--label {label} is out of range: MNIST digits are 0 to 9")
+        return requested_labels(trainer, n) if label is None else np.full(n, label, np.int32)
+
+    def evaluate(self, **options) -> dict:
+        """The run's final score: for mixtures, the metrics at the fixed evaluation noise (the last row of
+        metrics.csv); for MNIST, the evaluator's verdict on fresh samples (`per_digit`, `seed`)."""
+        return make_probe(self.trainer, self.scenario).final(self.state, **options)
 
 
 def chunk_lengths(steps: int, frame_every: int, start: int = 0) -> list[int]:
@@ -84,17 +100,6 @@ def gif_stride(config: Scenario) -> int:
     return max(1, math.ceil(frames / config.view.gif_max_frames))
 
 
-@partial(jax.jit, static_argnums=0)
-def _true_mixture_metrics(trainer: Trainer, key: jax.Array):
-    real_ExD = trainer.mixture.sample(jax.random.fold_in(key, REFERENCE_SALT), trainer.scenario.view.eval_samples)
-    return mixture_metrics(trainer.mixture, real_ExD)
-
-
-def reference_metrics(trainer: Trainer, key: jax.Array) -> dict[str, float]:
-    """The metrics of a sample from the true mixture: what a perfect generator would score."""
-    return metrics_row(_true_mixture_metrics(trainer, key))
-
-
 def run(
     scenario: str | Path = "two-gaussians",
     *,
@@ -107,13 +112,15 @@ def run(
     views: list[str] | None = None,
     quiet: bool = False,
     on_frame: FrameCallback | None = None,
+    data: str | Path | None = None,
 ) -> Run:
     """Train `scenario` (a built-in name or a TOML path) and write its run folder.
 
     `steps`, `seed` and `overrides` ({"train.lr_generator": 2e-4, ...}) change the scenario; `views`
     lists the panels to draw (["all"] for every one); `live=None` shows a window or notebook cell
-    when one can be shown, `False` renders to files only. Raises `ToyganError` if training diverges
-    and `RunInterrupted` on Ctrl-C, in both cases after completing the run folder.
+    when one can be shown, `False` renders to files only. `data` is the MNIST file or folder of an
+    MNIST scenario. Raises `ToyganError` if training diverges and `RunInterrupted` on Ctrl-C, in both
+    cases after completing the run folder.
     """
     overrides = dict(overrides or {})
     if steps is not None:
@@ -121,11 +128,18 @@ def run(
     if seed is not None:
         overrides["seed"] = seed
     config = load_scenario(scenario, overrides)
+    if data is not None:
+        if config.mnist is None:
+            raise ToyganError(f"--data is for MNIST scenarios, and {config.name} learns a mixture: leave --data out")
+        config = dataclasses.replace(config, mnist=MnistConfig(str(data)))
     if views is not None:
         config = dataclasses.replace(config, view=config.view.with_panels(views))
+    if config.mnist is not None and config.mnist.path:
+        # Saved absolute, so that resume, sample and eval find the data from any folder.
+        config = dataclasses.replace(config, mnist=MnistConfig(str(Path(config.mnist.path).expanduser().resolve())))
+    trainer = make_trainer(config)  # loads the data first: a bad --data leaves no run folder behind
     run_dir = rundir.create_run_dir(Path(out) if out is not None else None, config.name, force)
     rundir.save_scenario(run_dir, config)
-    trainer = make_trainer(config)
     state = start(trainer, config)
     return _drive(run_dir, config, trainer, state, None, live=live, quiet=quiet, on_frame=on_frame)
 
@@ -174,18 +188,17 @@ def _sigint_flag():
         signal.signal(signal.SIGINT, previous)
 
 
-def _restore_history(run_dir: Path, n_modes: int) -> tuple[dict[str, list], list[str]]:
+def _restore_history(run_dir: Path, probe: Probe) -> tuple[dict[str, list], list[str]]:
     """Curves and warnings so far, read back from the CSV files (after they were cut to the checkpoint)."""
-    history: dict[str, list] = {name: [] for name in HISTORY_KEYS}
+    history: dict[str, list] = {name: [] for name in ("step", "d_loss", "g_loss", *(c[0] for c in probe.curves))}
     warnings: list[str] = []
     for row in rundir.read_csv_rows(run_dir / rundir.LOSSES_FILE):
         history["d_loss"].append(float(row["d_loss"]))
         history["g_loss"].append(float(row["g_loss"]))
     for row in rundir.read_csv_rows(run_dir / rundir.METRICS_FILE):
         history["step"].append(int(row["step"]))
-        history["high_quality"].append(float(row["high_quality"]))
-        history["modes_share"].append(int(row["modes_captured"]) / n_modes)
-        history["reverse_kl"].append(float(row["reverse_kl"]))
+        for name, value in probe.history_values(row).items():
+            history[name].append(value)
         warnings.extend(w for w in row["warnings"].split("; ") if w)
     return history, warnings
 
@@ -203,34 +216,30 @@ def _drive(
 ) -> Run:
     """The training loop shared by `run` and `resume`."""
     console = Console(stderr=True, quiet=quiet)
-    key = jax.random.key(config.seed)
-    z_view_ExZ = trainer.view_noise(key)
+    probe = make_probe(trainer, config, announce=console.print)
     view_cfg, train_cfg = config.view, config.train
-    n_modes = trainer.mixture.n_modes
-    real_Nx2 = np.asarray(trainer.mixture.sample(jax.random.fold_in(key, REAL_POINTS_SALT), view_cfg.points))
-    reference = reference_metrics(trainer, key)
     stride = gif_stride(config)
     start = 0 if checkpoint is None else int(checkpoint["step"])
     keep_until = None if checkpoint is None else start
-    watchdog = Watchdog(view_cfg.frame_every)
+    watchdog = Watchdog(view_cfg.frame_every, probe.unit)
     if checkpoint is not None:
         watchdog.load_state(checkpoint["watchdog"])
 
     losses_csv = rundir.CsvLog(run_dir / rundir.LOSSES_FILE, LOSS_COLUMNS, keep_until)
-    metrics_csv = rundir.CsvLog(run_dir / rundir.METRICS_FILE, metrics_columns(n_modes), keep_until)
-    history, all_warnings = _restore_history(run_dir, n_modes)
+    metrics_csv = rundir.CsvLog(run_dir / rundir.METRICS_FILE, ["step", *probe.columns, "warnings"], keep_until)
+    history, all_warnings = _restore_history(run_dir, probe)
     gif = GifWriter(run_dir / rundir.GIF_FILE, view_cfg.fps, keep_frames=None if checkpoint is None else checkpoint["gif_frames"])
 
     display = open_display(live)
     if live and display.kind == "headless":
         console.print("no display found: frames go to the run folder only")
-    view = FrameView(display.figure, trainer.mixture, real_Nx2, config.name, view_cfg, train_cfg.steps)
+    view = probe.view(display.figure)
     progress = Progress(
         TextColumn("[bold blue]training"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]} steps/s"),
-        TextColumn("D {task.fields[d_loss]}  G {task.fields[g_loss]}  modes {task.fields[modes]}"),
+        TextColumn("D {task.fields[d_loss]}  G {task.fields[g_loss]}  {task.fields[status]}"),
         TimeRemainingColumn(),
         console=console,
         disable=quiet,
@@ -240,11 +249,11 @@ def _drive(
     last_good, frame, step = state, None, start
     next_checkpoint = start + train_cfg.checkpoint_every
 
-    def record(step: int, logs, obs: Observation, frame_state: TrainState) -> None:
+    def record(step: int, logs, obs, frame_state: TrainState) -> None:
         """Write one frame's records, warnings and image; everything here is host-side work."""
         nonlocal frame, last_good, next_checkpoint
         logs, obs = jax.device_get((logs, obs))
-        row = metrics_row(obs.metrics)
+        row = probe.row(obs)
         d_real = d_fake = 0.5
         if logs is not None:
             means = [reported(np.mean(v)) for v in logs]
@@ -256,23 +265,22 @@ def _drive(
                 progress.console.print(
                     f"step {first + i:>7}  D loss {logs.d_loss[i]:.4f}  G loss {logs.g_loss[i]:.4f}"
                     f"  D(x) {logs.d_real[i]:.3f}  D(G(z)) {logs.d_fake[i]:.3f}"
-                    f"  modes {row['modes_captured']}/{n_modes}  hq {row['high_quality']:.1%}"
+                    f"  {probe.status(row)}"
                 )
             d_real, d_fake = means[2], means[3]
-        new_warnings = watchdog.check(step, np.asarray(obs.metrics.captured_K), bool(obs.finite), d_real, d_fake)
+        new_warnings = watchdog.check(step, probe.check_input(obs, row), bool(obs.finite), d_real, d_fake)
         for text in new_warnings:
             progress.console.print(f"[yellow]warning:[/] {text}")
         all_warnings.extend(new_warnings)
         metrics_csv.write([step, *row.values(), "; ".join(new_warnings)])
         history["step"].append(step)
-        history["high_quality"].append(row["high_quality"])
-        history["modes_share"].append(row["modes_captured"] / n_modes)
-        history["reverse_kl"].append(row["reverse_kl"])
+        for name, value in probe.history_values(row).items():
+            history[name].append(value)
         if step > start:
             rate = (step - start) / (time.perf_counter() - started)
             progress.update(
                 task, completed=step, rate=f"{rate:,.0f}", d_loss=f"{history['d_loss'][-1]:.3f}",
-                g_loss=f"{history['g_loss'][-1]:.3f}", modes=f"{row['modes_captured']}/{n_modes}",
+                g_loss=f"{history['g_loss'][-1]:.3f}", status=probe.short_status(row),
             )
         view.update(step, obs, history, all_warnings)
         frame = view.render()
@@ -294,12 +302,12 @@ def _drive(
 
     interrupted = False
     with losses_csv, metrics_csv, gif, progress, _sigint_flag() as stop_requested:
-        task = progress.add_task("training", total=train_cfg.steps, completed=start, rate="-", d_loss="-", g_loss="-", modes="-")
+        task = progress.add_task("training", total=train_cfg.steps, completed=start, rate="-", d_loss="-", g_loss="-", status="")
         started = time.perf_counter()
         if checkpoint is None:
-            record(0, None, observe(trainer, state.g_params, state.d_params, z_view_ExZ), state)
+            record(0, None, probe.observe(state), state)
         else:
-            view.update(start, jax.device_get(observe(trainer, state.g_params, state.d_params, z_view_ExZ)), history, all_warnings)
+            view.update(start, jax.device_get(probe.observe(state)), history, all_warnings)
             frame = view.render()
         pending = None
         # Dispatch the next chunk before drawing the last one, so that drawing overlaps training.
@@ -308,7 +316,7 @@ def _drive(
                 break
             state, logs = advance(trainer, state, length)
             step += length
-            obs = observe(trainer, state.g_params, state.d_params, z_view_ExZ)
+            obs = probe.observe(state)
             if pending is not None:
                 record(*pending)
             pending = (step, logs, obs, state)
@@ -318,15 +326,15 @@ def _drive(
         if interrupted and not watchdog.diverged:
             checkpoint_now(last_good)
 
-    final = metrics_row(jax.device_get(observe(trainer, last_good.g_params, last_good.d_params, z_view_ExZ)).metrics)
-    rundir.save_params(run_dir, last_good.g_params, last_good.d_params)
+    final = probe.final(last_good)
+    rundir.save_params(run_dir, last_good)
     rundir.write_atomic(run_dir / rundir.FINAL_PNG, png_bytes(frame))
-    summary = {"step": int(last_good.step), "final": final, "true_mixture": reference, "warnings": all_warnings}
+    summary = {"step": int(last_good.step), "final": final, "reference": probe.reference, "warnings": all_warnings}
     rundir.write_atomic(run_dir / rundir.SUMMARY_FILE, json.dumps(summary, indent=2).encode())
-    write_report(run_dir / rundir.REPORT_FILE, history, frame, config.name)
+    write_report(run_dir / rundir.REPORT_FILE, history, probe.curves, frame, config.name)
     display.close()
     elapsed = time.perf_counter() - started
-    console.print(metrics_table(final, reference, n_modes))
+    console.print(probe.table(final))
     if watchdog.diverged:
         raise ToyganError(
             f"training diverged (NaN or infinite values) before step {step}: the last finite parameters "
@@ -341,26 +349,12 @@ def _drive(
     return Run(run_dir, config, trainer, state)
 
 
-def metrics_table(final: dict, reference: dict, n_modes: int) -> Table:
-    """Final metrics beside those of a sample from the true mixture."""
-    table = Table(title="final metrics", title_justify="left")
-    for column in ("metric", "generator", "true mixture"):
-        table.add_column(column, justify="right" if column != "metric" else "left")
-    table.add_row("modes captured", f"{final['modes_captured']} / {n_modes}", f"{reference['modes_captured']} / {n_modes}")
-    table.add_row("high quality", f"{final['high_quality']:.1%}", f"{reference['high_quality']:.1%}")
-    table.add_row("reverse KL", f"{final['reverse_kl']:.4f}", f"{reference['reverse_kl']:.4f}")
-    table.add_row("mean log-likelihood", f"{final['log_likelihood']:.3f}", f"{reference['log_likelihood']:.3f}")
-    return table
-
-
 def load_run(run_dir: str | Path) -> Run:
     """A finished run folder, read back with its trained parameters."""
     run_dir = Path(run_dir)
     config = rundir.load_run_scenario(run_dir)
     trainer = make_trainer(config)
-    state = start(trainer, config)
-    g_params, d_params = rundir.load_params(run_dir, state.g_params, state.d_params)
-    return Run(run_dir, config, trainer, state.replace(g_params=g_params, d_params=d_params))
+    return Run(run_dir, config, trainer, rundir.load_params(run_dir, start(trainer, config)))
 
 
 def png_bytes(frame_HxWx3: np.ndarray) -> bytes:

@@ -37,9 +37,9 @@ from toygan.gif import GifWriter
 from toygan.metrics import metrics_columns, metrics_row, reported
 from toygan.observe import observe
 from toygan.published import PUBLISHED
-from toygan.runner import LOSS_COLUMNS, REAL_POINTS_SALT, chunk_lengths, png_bytes, reference_metrics
+from toygan.probes import MixtureProbe
+from toygan.runner import LOSS_COLUMNS, chunk_lengths, png_bytes
 from toygan.train import Trainer, make_trainer
-from toygan.view import FrameView
 
 SWEEP_FILE = "sweep.csv"
 GIF_FILE = "small-multiples.gif"
@@ -65,13 +65,13 @@ def _init_many(trainer: Trainer, keys_R, lr_g_R, lr_d_R):
 
 @partial(jax.jit, static_argnums=(0, 2))
 def _advance_many(trainer: Trainer, states, n_steps: int):
-    return jax.vmap(lambda state: trainer.advance(state, n_steps))(states)
+    return jax.vmap(lambda state: trainer.advance(state, (), n_steps))(states)
 
 
 @partial(jax.jit, static_argnums=0)
 def _observe_many(trainer: Trainer, states, z_RxExZ, good):
     """Observations of every run, and the latest finite state of each (for runs that diverge)."""
-    obs = jax.vmap(lambda g, d, z: observe(trainer, g, d, z))(states.g_params, states.d_params, z_RxExZ)
+    obs = jax.vmap(lambda state, z: observe(trainer, state, z))(states, z_RxExZ)
     keep = lambda new, old: jnp.where(obs.finite.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
     return obs, jax.tree.map(keep, states, good)
 
@@ -120,6 +120,8 @@ def sweep(
             config = load_scenario(scenario, {**overrides, **setting, "seed": seed})
             config = dataclasses.replace(config, view=config.view.with_panels([]))
             runs.append(SweepRun(label, config))
+    if runs[0].config.mixture is None:
+        raise ToyganError(f"{runs[0].config.name} learns MNIST: sweeps run on mixture scenarios; use `toygan run --seed N` per seed")
     name = runs[0].config.name
     folder = rundir.create_run_dir(out, f"{name}-sweep", force, marker=SWEEP_FILE)
     console = Console(stderr=True, quiet=quiet)
@@ -199,16 +201,14 @@ def _train_group(folder: Path, runs: list[SweepRun], indices: list[int], shown: 
         logs_csv[r].close()
         metrics_csv[r].close()
         state = jax.tree.map(lambda leaf: leaf[r], good)
-        rundir.save_params(run_dir, state.g_params, state.d_params)
-        key = jax.random.key(sweep_run.config.seed)
-        final_obs = jax.device_get(observe(trainer, state.g_params, state.d_params, trainer.view_noise(key)))
-        final = metrics_row(final_obs.metrics)
+        rundir.save_params(run_dir, state)
+        probe = MixtureProbe(trainer, sweep_run.config)
+        final_obs = jax.device_get(probe.observe(state))
+        final = probe.row(final_obs)
         finals[indices[r]] = final
-        summary = {"step": int(state.step), "final": final, "true_mixture": reference_metrics(trainer, key),
-                   "warnings": warnings_of[r]}
+        summary = {"step": int(state.step), "final": final, "reference": probe.reference, "warnings": warnings_of[r]}
         rundir.write_atomic(run_dir / rundir.SUMMARY_FILE, json.dumps(summary, indent=2).encode())
-        real = np.asarray(trainer.mixture.sample(jax.random.fold_in(key, REAL_POINTS_SALT), view_cfg.points))
-        view = FrameView(Display().figure, trainer.mixture, real, sweep_run.config.name, view_cfg, config.train.steps)
+        view = probe.view(Display().figure)
         view.update(int(state.step), final_obs, {}, [])
         rundir.write_atomic(run_dir / rundir.FINAL_PNG, png_bytes(view.render()))
     return finals

@@ -15,12 +15,17 @@ from flax import nnx, struct
 
 from toygan.config import Scenario
 from toygan.losses import discriminator_loss, generator_loss
+from toygan.data import DigitSource, MixtureSource, make_source
 from toygan.mixture import GaussianMixture
 from toygan.models import make_discriminator, make_generator
 
 
 class TrainState(struct.PyTreeNode):
-    """Everything that changes during training; `step` and `train_key` fix every later batch."""
+    """Everything that changes during training; `step` and `train_key` fix every later batch.
+
+    `*_stats` hold the networks' non-trained variables (batch-norm running averages; empty for
+    networks without batch norm).
+    """
 
     step: jax.Array
     train_key: jax.Array
@@ -28,6 +33,8 @@ class TrainState(struct.PyTreeNode):
     d_params: nnx.State
     g_opt: optax.OptState
     d_opt: optax.OptState
+    g_stats: nnx.State
+    d_stats: nnx.State
 
 
 class StepLog(NamedTuple):
@@ -39,27 +46,43 @@ class StepLog(NamedTuple):
     d_fake: jax.Array
 
 
+def _apply(graph: nnx.GraphDef, params: nnx.State, stats: nnx.State, *inputs, train: bool, key=None):
+    """Run a network as a pure function: (output, its non-trained variables after the call)."""
+    model = nnx.merge(graph, params, stats, copy=True)
+    output = model(*inputs, train=train, key=key)
+    return output, nnx.split(model, nnx.Param, ...)[2]
+
+
 @dataclass(frozen=True, eq=False)
 class Trainer:
     """Static setup of a scenario; its methods are pure functions of arrays, safe to jit and vmap.
 
-    Hashed by identity, so that it can be a static argument of `jax.jit`.
+    Hashed by identity, so that it can be a static argument of `jax.jit`. Methods that draw batches
+    take the source's arrays (`source.arrays()`) as an argument.
     """
 
     scenario: Scenario
-    mixture: GaussianMixture
+    source: MixtureSource | DigitSource
     g_graph: nnx.GraphDef
     d_graph: nnx.GraphDef
     g_optimizer: optax.GradientTransformation
     d_optimizer: optax.GradientTransformation
 
+    @property
+    def mixture(self) -> GaussianMixture:
+        return self.source.mixture
+
+    @property
+    def conditional(self) -> bool:
+        return self.scenario.model.conditioning != "none"
+
     def init(self, key: jax.Array, lr_generator: float | jax.Array, lr_discriminator: float | jax.Array) -> TrainState:
         """Fresh networks and optimisers from one key; the learning rates live in the optimiser states,
         so that runs with different rates share one compiled program (and can be vmapped together)."""
         g_key, d_key, train_key = jax.random.split(key, 3)
-        dim = self.mixture.dim
-        _, g_params = nnx.split(make_generator(self.scenario.model, dim, g_key))
-        _, d_params = nnx.split(make_discriminator(self.scenario.model, dim, d_key))
+        generator, discriminator = self._networks(g_key, d_key)
+        _, g_params, g_stats = nnx.split(generator, nnx.Param, ...)
+        _, d_params, d_stats = nnx.split(discriminator, nnx.Param, ...)
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             train_key=train_key,
@@ -67,50 +90,83 @@ class Trainer:
             d_params=d_params,
             g_opt=_with_learning_rate(self.g_optimizer.init(g_params), lr_generator),
             d_opt=_with_learning_rate(self.d_optimizer.init(d_params), lr_discriminator),
+            g_stats=g_stats,
+            d_stats=d_stats,
         )
+
+    def _networks(self, g_key: jax.Array, d_key: jax.Array):
+        model, dim, classes = self.scenario.model, self.source.dim, self.source.n_classes
+        return make_generator(model, dim, g_key, classes), make_discriminator(model, dim, d_key, classes)
 
     def view_noise(self, key: jax.Array) -> jax.Array:
         """The fixed latent points every frame shows, so the same points are seen moving."""
         view_key = jax.random.fold_in(key, 0x51E7)
         return jax.random.normal(view_key, (self.scenario.view.eval_samples, self.scenario.model.noise_dim))
 
-    def generate(self, g_params: nnx.State, z_NxZ: jax.Array) -> jax.Array:
-        return nnx.merge(self.g_graph, g_params)(z_NxZ)
+    def generate(self, state: TrainState, z_NxZ: jax.Array, y_N: jax.Array | None = None) -> jax.Array:
+        """Samples for noise `z_NxZ` (and labels `y_N`, for conditional models), in inference mode."""
+        y_N = jnp.zeros(z_NxZ.shape[:1], jnp.int32) if y_N is None else y_N
+        return _apply(self.g_graph, state.g_params, state.g_stats, z_NxZ, y_N, train=False)[0]
 
-    def logits(self, d_params: nnx.State, x_NxD: jax.Array) -> jax.Array:
-        return nnx.merge(self.d_graph, d_params)(x_NxD)[:, 0]
+    def logits(self, state: TrainState, x_NxD: jax.Array, y_N: jax.Array | None = None) -> jax.Array:
+        """Discriminator logits in inference mode (no dropout); D(x) = sigmoid(logit)."""
+        y_N = jnp.zeros(x_NxD.shape[:1], jnp.int32) if y_N is None else y_N
+        return _apply(self.d_graph, state.d_params, state.d_stats, x_NxD, y_N, train=False)[0][:, 0]
 
-    def train_step(self, state: TrainState) -> tuple[TrainState, StepLog]:
+    def train_step(self, state: TrainState, data) -> tuple[TrainState, StepLog]:
         """`d_steps` discriminator updates, then one generator update, each on fresh batches."""
         train = self.scenario.train
-        noise_shape = (train.batch_size, self.scenario.model.noise_dim)
+        batch = train.batch_size
+        noise_shape = (batch, self.scenario.model.noise_dim)
         step_key = jax.random.fold_in(state.train_key, state.step)
         d_key, g_key = jax.random.split(step_key)
 
-        def d_objective(d_params, real_NxD, fake_NxD):
-            real_N, fake_N = self.logits(d_params, real_NxD), self.logits(d_params, fake_NxD)
-            aux = (jnp.mean(jax.nn.sigmoid(real_N)), jnp.mean(jax.nn.sigmoid(fake_N)))
+        def fake_labels(key):
+            if not self.conditional:
+                return jnp.zeros((batch,), jnp.int32)
+            return jax.random.randint(jax.random.fold_in(key, 0x1AB), (batch,), 0, self.source.n_classes)
+
+        def d_logits(d_params, d_stats, x_NxD, y_N, key):
+            logits_Nx1, d_stats = _apply(self.d_graph, d_params, d_stats, x_NxD, y_N, train=True, key=key)
+            return logits_Nx1[:, 0], d_stats
+
+        def d_objective(d_params, d_stats, real, fake, key):
+            # Real and fake batches in one pass: fewer, larger matrix products (the discriminator has no
+            # batch norm, so this is the same function as two passes).
+            both = (jnp.concatenate([real[0], fake[0]]), jnp.concatenate([real[1], fake[1]]))
+            logits_2N, d_stats = d_logits(d_params, d_stats, *both, key)
+            real_N, fake_N = logits_2N[:batch], logits_2N[batch:]
+            aux = (d_stats, jnp.mean(jax.nn.sigmoid(real_N)), jnp.mean(jax.nn.sigmoid(fake_N)))
             return discriminator_loss(real_N, fake_N), aux
 
         def d_update(carry, key):
-            d_params, d_opt = carry
+            d_params, d_stats, d_opt = carry
             real_key, noise_key = jax.random.split(key)
-            real_NxD = self.mixture.sample(real_key, train.batch_size)
-            fake_NxD = self.generate(state.g_params, jax.random.normal(noise_key, noise_shape))
-            (loss, (d_real, d_fake)), grads = jax.value_and_grad(d_objective, has_aux=True)(
-                d_params, real_NxD, fake_NxD
+            dropout_key = jax.random.fold_in(key, 0xD0)
+            real = self.source.draw(data, real_key, batch)
+            fake_y_N = fake_labels(noise_key)
+            fake_x_NxD, _ = _apply(
+                self.g_graph, state.g_params, state.g_stats, jax.random.normal(noise_key, noise_shape), fake_y_N,
+                train=True,
+            )
+            (loss, (d_stats, d_real, d_fake)), grads = jax.value_and_grad(d_objective, has_aux=True)(
+                d_params, d_stats, real, (fake_x_NxD, fake_y_N), dropout_key
             )
             updates, d_opt = self.d_optimizer.update(grads, d_opt, d_params)
-            return (optax.apply_updates(d_params, updates), d_opt), (loss, d_real, d_fake)
+            return (optax.apply_updates(d_params, updates), d_stats, d_opt), (loss, d_real, d_fake)
 
-        (d_params, d_opt), (d_losses, d_reals, d_fakes) = jax.lax.scan(
-            d_update, (state.d_params, state.d_opt), jax.random.split(d_key, train.d_steps)
+        (d_params, d_stats, d_opt), (d_losses, d_reals, d_fakes) = jax.lax.scan(
+            d_update, (state.d_params, state.d_stats, state.d_opt), jax.random.split(d_key, train.d_steps)
         )
 
-        def g_objective(g_params, z_NxZ):
-            return generator_loss(self.logits(d_params, self.generate(g_params, z_NxZ)), train.generator_loss)
+        def g_objective(g_params, z_NxZ, y_N, key):
+            fake_NxD, g_stats = _apply(self.g_graph, g_params, state.g_stats, z_NxZ, y_N, train=True)
+            logits_N, _ = d_logits(d_params, d_stats, fake_NxD, y_N, key)
+            return generator_loss(logits_N, train.generator_loss), g_stats
 
-        g_loss, grads = jax.value_and_grad(g_objective)(state.g_params, jax.random.normal(g_key, noise_shape))
+        (g_loss, g_stats), grads = jax.value_and_grad(g_objective, has_aux=True)(
+            state.g_params, jax.random.normal(g_key, noise_shape), fake_labels(g_key), jax.random.fold_in(g_key, 0xD0)
+        )
         updates, g_opt = self.g_optimizer.update(grads, state.g_opt, state.g_params)
         new_state = state.replace(
             step=state.step + 1,
@@ -118,16 +174,18 @@ class Trainer:
             d_params=d_params,
             g_opt=g_opt,
             d_opt=d_opt,
+            g_stats=g_stats,
+            d_stats=d_stats,
         )
         return new_state, StepLog(d_losses[-1], g_loss, d_reals[-1], d_fakes[-1])
 
-    def advance(self, state: TrainState, n_steps: int) -> tuple[TrainState, StepLog]:
+    def advance(self, state: TrainState, data, n_steps: int) -> tuple[TrainState, StepLog]:
         """`n_steps` training steps fused by `lax.scan`; the logs come stacked, shape (n_steps,)."""
-        return jax.lax.scan(lambda s, _: self.train_step(s), state, length=n_steps)
+        return jax.lax.scan(lambda s, _: self.train_step(s, data), state, length=n_steps)
 
 
 def make_trainer(scenario: Scenario) -> Trainer:
-    """Static setup: validated mixture, network structure and the two Adam optimisers.
+    """Static setup: data source, network structure and the two Adam optimisers.
 
     The compiled programs do not depend on the seed, the names or the learning rates (which are
     part of the training state), so runs that differ only in those share one trainer.
@@ -138,14 +196,16 @@ def make_trainer(scenario: Scenario) -> Trainer:
 
 @functools.lru_cache(maxsize=16)
 def _make_trainer(scenario: Scenario) -> Trainer:
-    mixture = scenario.mixture.build()
+    source = make_source(scenario)
     model, train = scenario.model, scenario.train
     abstract_key = jax.random.key(0)
-    g_graph, _ = nnx.split(nnx.eval_shape(lambda: make_generator(model, mixture.dim, abstract_key)))
-    d_graph, _ = nnx.split(nnx.eval_shape(lambda: make_discriminator(model, mixture.dim, abstract_key)))
+    def graph(make) -> nnx.GraphDef:
+        return nnx.split(nnx.eval_shape(lambda: make(model, source.dim, abstract_key, source.n_classes)), nnx.Param, ...)[0]
+
+    g_graph, d_graph = graph(make_generator), graph(make_discriminator)
     return Trainer(
         scenario=scenario,
-        mixture=mixture,
+        source=source,
         g_graph=g_graph,
         d_graph=d_graph,
         g_optimizer=_adam(train),
@@ -168,10 +228,14 @@ def _with_learning_rate(opt_state: tuple, learning_rate) -> tuple:
     return (*opt_state[:-1], injected._replace(hyperparams=hyperparams))
 
 
-@partial(jax.jit, static_argnums=(0, 2))
 def advance(trainer: Trainer, state: TrainState, n_steps: int) -> tuple[TrainState, StepLog]:
     """Jitted `Trainer.advance`; compiled once per (trainer, chunk length)."""
-    return trainer.advance(state, n_steps)
+    return _advance(trainer, state, trainer.source.arrays(), n_steps)
+
+
+@partial(jax.jit, static_argnums=(0, 3))
+def _advance(trainer: Trainer, state: TrainState, data, n_steps: int) -> tuple[TrainState, StepLog]:
+    return trainer.advance(state, data, n_steps)
 
 
 @partial(jax.jit, static_argnums=0)
