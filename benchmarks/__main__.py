@@ -4,7 +4,8 @@
     python -m benchmarks [--quick] [--json benchmarks/latest.json] [--data ../shared/data/mnist/mnist.npz]
 
 1. toy training steps/s, toygan vs PyTorch, at the See_GANs setting (batch 512, noise 256, 2x128) and
-   at the `two-gaussians` default, alternating rounds in one process;
+   at the `two-gaussians` default, in alternating rounds, each side in a fresh process of its own
+   (`benchmarks/worker.py`: loading PyTorch beside XLA slows XLA's threads by about 15% here);
 2. the fraction of the machine's float32 matrix-multiply FLOP/s that toygan's training reaches
    (FLOPs per step from XLA's cost analysis);
 3. the `mnist-cgan` model at batch 32 and 64, toygan vs PyTorch;
@@ -30,18 +31,12 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
 import psutil
-import torch
 
-from benchmarks.reference import MnistCGAN, ToyGAN
 from benchmarks.views import frames_per_second
-from toygan.config import load_scenario
-from toygan.mnist import load_mnist
-from toygan.train import advance, make_trainer, start
+from benchmarks.worker import SEE_GANS
 
 ROOT = Path(__file__).resolve().parent.parent
-SEE_GANS = {"model.noise_dim": 256, "train.batch_size": 512, "model.hidden": [128, 128]}
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist" / "mnist.npz"
 
 
@@ -66,81 +61,50 @@ def step_flops(trainer, state) -> float:
     return float(analysis["flops"])
 
 
-def toygan_timer(scenario, chunk: int):
-    """A function that trains `n` steps in chunks of `chunk` (as a run does between frames) and returns steps/s."""
-    trainer = make_trainer(scenario)
-    state = start(trainer, scenario)
-    state = jax.block_until_ready(advance(trainer, state, chunk)[0])  # compile
-
-    def timed(n: int) -> float:
-        nonlocal state
-        t = time.perf_counter()
-        for _ in range(n // chunk):
-            state, logs = advance(trainer, state, chunk)
-        jax.block_until_ready(state)
-        return n / (time.perf_counter() - t)
-
-    return timed, trainer, state
+def rate(side: str, setting: str, steps: int, data: Path | None) -> dict:
+    """Steps/s of one side in a fresh process (`benchmarks.worker`)."""
+    command = [sys.executable, "-m", "benchmarks.worker", side, setting, str(steps)]
+    command += ["--data", str(data)] if data is not None else []
+    output = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
 
 
-def torch_timer(model):
-    model.steps(20)  # warm-up
-
-    def timed(n: int) -> float:
-        t = time.perf_counter()
-        model.steps(n)
-        return n / (time.perf_counter() - t)
-
-    return timed
-
-
-def alternate(timers: dict, n: int, rounds: int) -> dict[str, float]:
-    """Median steps/s of each timer over `rounds` alternating rounds, so drift in the machine's speed hits all."""
-    rates: dict[str, list[float]] = {name: [] for name in timers}
+def compare(setting: str, steps: int, rounds: int, data: Path | None = None) -> dict:
+    """Median steps/s of toygan and PyTorch over `rounds` alternating rounds, so drift in the machine's
+    speed hits both sides alike."""
+    runs: dict[str, list[dict]] = {"toygan": [], "pytorch": []}
     for _ in range(rounds):
-        for name, timed in timers.items():
-            rates[name].append(timed(n))
-    return {name: statistics.median(values) for name, values in rates.items()}
+        for side in runs:
+            runs[side].append(rate(side, setting, steps, data))
+    result = {side: statistics.median(r["steps_per_s"] for r in rs) for side, rs in runs.items()}
+    result["speedup"] = result["toygan"] / result["pytorch"]
+    result["flops_per_step"] = runs["toygan"][0]["flops_per_step"]
+    return result
 
 
 def toy_training(rounds: int, n: int, limit: float) -> dict:
     results = {}
-    settings = {
-        "See_GANs setting (ring-8, batch 512, noise 256, 2x128)": ("ring-8", SEE_GANS, 256, 512),
-        "two-gaussians default (batch 256, noise 2, 2x128)": ("two-gaussians", {}, 2, 256),
+    labels = {
+        "see-gans": "See_GANs setting (ring-8, batch 512, noise 256, 2x128)",
+        "two-gaussians": "two-gaussians default (batch 256, noise 2, 2x128)",
     }
-    for label, (name, overrides, noise, batch) in settings.items():
-        scenario = load_scenario(name, overrides)
-        timed, trainer, state = toygan_timer(scenario, scenario.view.frame_every)
-        mixture = trainer.mixture
-        torch.manual_seed(0)
-        reference = ToyGAN(mixture.means_KxD, float(np.sqrt(mixture.variances_KxD[0, 0])), noise, [128, 128], batch)
-        rates = alternate({"toygan": timed, "pytorch": torch_timer(reference)}, n, rounds)
-        flops = step_flops(trainer, state)
-        results[label] = {
-            **rates,
-            "speedup": rates["toygan"] / rates["pytorch"],
-            "flops_per_step": flops,
-            "fraction_of_matmul": flops * rates["toygan"] / limit,
-        }
-        print(f"{label}: toygan {rates['toygan']:,.0f} steps/s, PyTorch {rates['pytorch']:,.0f} steps/s, "
-              f"{rates['toygan'] / rates['pytorch']:.2f}x; {flops / 1e6:.1f} MFLOP/step = "
-              f"{100 * flops * rates['toygan'] / limit:.0f}% of matmul FLOP/s", flush=True)
+    for setting, label in labels.items():
+        r = compare(setting, n, rounds)
+        r["fraction_of_matmul"] = r["flops_per_step"] * r["toygan"] / limit
+        results[label] = r
+        print(f"{label}: toygan {r['toygan']:,.0f} steps/s, PyTorch {r['pytorch']:,.0f} steps/s, "
+              f"{r['speedup']:.2f}x; {r['flops_per_step'] / 1e6:.1f} MFLOP/step = "
+              f"{100 * r['fraction_of_matmul']:.0f}% of matmul FLOP/s", flush=True)
     return results
 
 
 def mnist_training(data_path: Path, rounds: int, n: int) -> dict:
-    data = load_mnist(data_path)
     results = {}
     for batch in (32, 64):
-        scenario = load_scenario("mnist-cgan", {"mnist.path": str(data_path), "train.batch_size": batch})
-        timed, _, _ = toygan_timer(scenario, scenario.view.frame_every)
-        torch.manual_seed(0)
-        reference = MnistCGAN(data.train.images_NxHxW, data.train.labels_N, batch)
-        rates = alternate({"toygan": timed, "pytorch": torch_timer(reference)}, n, rounds)
-        results[f"batch {batch}"] = {**rates, "speedup": rates["toygan"] / rates["pytorch"]}
-        print(f"mnist-cgan batch {batch}: toygan {rates['toygan']:,.0f} steps/s, PyTorch {rates['pytorch']:,.0f} "
-              f"steps/s, {rates['toygan'] / rates['pytorch']:.2f}x", flush=True)
+        r = compare(f"mnist-cgan-{batch}", n, rounds, data_path)
+        results[f"batch {batch}"] = r
+        print(f"mnist-cgan batch {batch}: toygan {r['toygan']:,.0f} steps/s, PyTorch {r['pytorch']:,.0f} "
+              f"steps/s, {r['speedup']:.2f}x", flush=True)
     return results
 
 
@@ -214,9 +178,14 @@ def machine() -> dict:
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "jax": jax.__version__,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
+        **_torch_info(),
     }
+
+
+def _torch_info() -> dict:
+    """PyTorch's version and thread count, asked in a process of its own (it is never loaded here)."""
+    code = "import json, torch; print(json.dumps({'torch': torch.__version__, 'torch_threads': torch.get_num_threads()}))"
+    return json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
 def markdown(results: dict) -> str:
@@ -259,10 +228,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "latest.json")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="MNIST for the CGAN benchmark.")
     parser.add_argument("--skip", default="", help="Comma-separated sections to skip: toy,mnist,e2e,memory.")
+    parser.add_argument("--update", action="store_true", help="Keep the skipped sections' figures from the --json file.")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     rounds, n = (2, 500) if args.quick else (3, 2000)
-    results: dict = {"machine": machine()}
+    results: dict = json.loads(args.json.read_text()) if args.update and args.json.exists() else {}
+    results["machine"] = machine()
     results["matmul_gflops"] = matmul_flops() / 1e9
     print(f"float32 matmul: {results['matmul_gflops']:.0f} GFLOP/s", flush=True)
     if "toy" not in skip:

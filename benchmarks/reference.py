@@ -67,7 +67,7 @@ class ToyGAN:
     def steps(self, n: int) -> None:
         for _ in range(n):
             losses = self.step()
-        float(losses[0])  # wait for the last step, as a user printing the loss would
+        losses[0].detach().item()  # wait for the last step, as a user printing the loss would
 
     def sample(self, n: int) -> np.ndarray:
         with torch.no_grad():
@@ -132,7 +132,7 @@ class MnistCGAN:
     def steps(self, n: int) -> None:
         for _ in range(n):
             losses = self.step()
-        float(losses[0])
+        losses[0].detach().item()
 
 
 def ring(modes: int = 8, radius: float = 2.0) -> np.ndarray:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
@@ -98,7 +99,7 @@ def pytree_from_dict(template, stored: dict, where: Path):
         expected = jax.random.key_data(leaf).shape if _is_key(leaf) else np.shape(leaf)
         if key not in stored or np.shape(stored[key]) != expected:
             raise ToyganError(f"{where} does not match its scenario.toml (at {key}): the run folder was altered")
-        leaves.append(jax.random.wrap_key_data(stored[key]) if _is_key(leaf) else stored[key])
+        leaves.append(jax.random.wrap_key_data(stored[key]) if _is_key(leaf) else jnp.asarray(stored[key]))
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 

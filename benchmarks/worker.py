@@ -1,0 +1,78 @@
+"""One side of a speed comparison, in a process of its own (toygan never shares a process with PyTorch,
+whose OpenMP threads slow XLA's down when both are loaded):
+
+    python -m benchmarks.worker toygan|pytorch SETTING STEPS [--data PATH]
+
+Warms up (compiles), trains STEPS steps, and prints the steps/s as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+SEE_GANS = {"model.noise_dim": 256, "train.batch_size": 512, "model.hidden": [128, 128]}
+SETTINGS = {  # name -> (scenario, overrides, noise size, batch)
+    "see-gans": ("ring-8", SEE_GANS, 256, 512),
+    "two-gaussians": ("two-gaussians", {}, 2, 256),
+    "mnist-cgan-32": ("mnist-cgan", {"train.batch_size": 32}, 100, 32),
+    "mnist-cgan-64": ("mnist-cgan", {"train.batch_size": 64}, 100, 64),
+}
+
+
+def toygan_rate(setting: str, steps: int, data: str | None) -> dict:
+    import jax
+
+    from benchmarks.__main__ import step_flops
+    from toygan.config import load_scenario
+    from toygan.train import advance, make_trainer, start
+
+    name, overrides, _, _ = SETTINGS[setting]
+    scenario = load_scenario(name, {**overrides, **({"mnist.path": data} if name.startswith("mnist") else {})})
+    trainer = make_trainer(scenario)
+    chunk = scenario.view.frame_every  # as a run does: one compiled call per frame
+    state = jax.block_until_ready(advance(trainer, start(trainer, scenario), chunk)[0])
+    t = time.perf_counter()
+    for _ in range(steps // chunk):
+        state, _ = advance(trainer, state, chunk)
+    jax.block_until_ready(state)
+    return {"steps_per_s": (steps // chunk) * chunk / (time.perf_counter() - t), "flops_per_step": step_flops(trainer, state)}
+
+
+def pytorch_rate(setting: str, steps: int, data: str | None) -> dict:
+    import numpy as np
+    import torch
+
+    from benchmarks.reference import MnistCGAN, ToyGAN
+    from toygan.config import load_scenario
+
+    torch.manual_seed(0)
+    name, overrides, noise, batch = SETTINGS[setting]
+    if name.startswith("mnist"):
+        from toygan.mnist import load_mnist
+
+        train = load_mnist(data).train
+        model = MnistCGAN(train.images_NxHxW, train.labels_N, batch)
+    else:
+        mixture = load_scenario(name, overrides).mixture.build()
+        model = ToyGAN(mixture.means_KxD, float(np.sqrt(mixture.variances_KxD[0, 0])), noise, [128, 128], batch)
+    model.steps(20)
+    t = time.perf_counter()
+    model.steps(steps)
+    return {"steps_per_s": steps / (time.perf_counter() - t), "threads": torch.get_num_threads()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("side", choices=["toygan", "pytorch"])
+    parser.add_argument("setting", choices=list(SETTINGS))
+    parser.add_argument("steps", type=int)
+    parser.add_argument("--data")
+    args = parser.parse_args()
+    rate = toygan_rate if args.side == "toygan" else pytorch_rate
+    print(json.dumps(rate(args.setting, args.steps, args.data)))
+
+
+if __name__ == "__main__":
+    main()
