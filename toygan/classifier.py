@@ -71,9 +71,14 @@ class Evaluator:
     real_distance: float  # Fréchet distance of real training images to the real test images
 
     def logits_and_features(self, params: nnx.State, x_NxD: jax.Array) -> tuple[jax.Array, jax.Array]:
-        model = nnx.merge(self.graph, params)
-        features_NxF = model.features(x_NxD)
-        return model.head(features_NxF), features_NxF
+        return classify(self.graph, params, x_NxD)
+
+
+def classify(graph: nnx.GraphDef, params: nnx.State, x_NxD: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Logits (N, 10) and features (N, 128) of images with pixels in [-1, 1]; jit-able."""
+    model = nnx.merge(graph, params)
+    features_NxF = model.features(x_NxD)
+    return model.head(features_NxF), features_NxF
 
 
 def frechet_distance(mean1_F, cov1_FxF, mean2_F, cov2_FxF) -> float:
@@ -97,9 +102,8 @@ def feature_moments(features_NxF: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 @partial(jax.jit, static_argnums=0)
 def _predict(graph: nnx.GraphDef, params: nnx.State, x_NxD: jax.Array):
-    model = nnx.merge(graph, params)
-    features_NxF = model.features(x_NxD)
-    return jnp.argmax(model.head(features_NxF), axis=1), features_NxF
+    logits_NxK, features_NxF = classify(graph, params, x_NxD)
+    return jnp.argmax(logits_NxK, axis=1), features_NxF
 
 
 def _batched_predict(graph, params, x_NxD: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -245,8 +245,6 @@ def sample(
 
     if n <= 0:
         raise ToyganError(f"-n must be positive, got {n}")
-    if label is not None and not 0 <= label <= 9:
-        raise ToyganError(f"--label {label} is out of range: MNIST digits are 0 to 9")
     if output.exists() and not force:
         raise ToyganError(f"{output} already exists: pass --force to replace it, or choose another -o")
     loaded = load_run(run_dir)

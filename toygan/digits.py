@@ -96,17 +96,14 @@ def digit_metrics(obs: DigitObservation, evaluator: Evaluator, conditional: bool
     mass_K = counts.sum(axis=0) / max(1, counts.sum())
     row: dict[str, float] = {"frechet_distance": reported(distance)}
     if conditional:
-        asked_K = counts.sum(axis=1)
-        accuracy_K = np.diag(counts) / np.maximum(asked_K, 1)
         row["accuracy"] = reported(np.trace(counts) / max(1, counts.sum()))
-        captured = int(np.sum(accuracy_K >= CAPTURED_ACCURACY))
-    else:
-        captured = int(np.sum(mass_K >= CAPTURED_SHARE))
     row["confidence"] = reported(obs.confidence)
-    row["digits_captured"] = captured
+    row["digits_captured"] = 0  # filled in below, from the per-digit columns
     if conditional:
+        accuracy_K = np.diag(counts) / np.maximum(counts.sum(axis=1), 1)
         row.update({f"acc_{k}": reported(a) for k, a in enumerate(accuracy_K)})
     row.update({f"mass_{k}": reported(m) for k, m in enumerate(mass_K)})
+    row["digits_captured"] = int(np.sum(captured_digits(row, conditional)))
     return row
 
 
