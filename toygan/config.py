@@ -53,6 +53,12 @@ class ModelConfig:
     `discriminator_dropout` gives a dropout rate per hidden layer of the discriminator.
     `conditioning` feeds the label to both networks: "embedding" multiplies a learned embedding
     into the input (Keras CGAN), "one-hot" concatenates a one-hot vector (TensorFlow CGAN).
+
+    Options against mode collapse, each off by default:
+    - `pack` (PacGAN): the discriminator judges `pack` samples at once, concatenated into one input,
+      all real or all generated, so it can see a lack of variety that no single sample shows.
+    - `spectral_norm` (SN-GAN): every discriminator weight matrix is divided by its largest
+      singular value (one power-iteration step per call), which bounds D's Lipschitz constant.
     """
 
     noise_dim: int = 2
@@ -64,9 +70,11 @@ class ModelConfig:
     batch_norm_momentum: float = 0.8
     discriminator_dropout: tuple[float, ...] = ()
     conditioning: str = "none"
+    pack: int = 1
+    spectral_norm: bool = False
 
     def __post_init__(self):
-        _require_positive("model", self, "noise_dim")
+        _require_positive("model", self, "noise_dim", "pack")
         for name in ("hidden", "discriminator_hidden"):
             widths = getattr(self, name)
             if (name == "hidden" and not widths) or any(width <= 0 for width in widths):
@@ -89,7 +97,14 @@ class TrainConfig:
     """Optimisation: steps, batch, Adam settings per network, discriminator steps, generator loss.
 
     `lr_schedule = "cosine"` decays both learning rates to zero over `steps`, which settles the
-    end-of-run oscillation of GAN training; "constant" keeps them fixed. A checkpoint is written at
+    end-of-run oscillation of GAN training; "constant" keeps them fixed. `r1_gamma` adds the R1
+    gradient penalty on real data (Mescheder et al. 2018), r1_gamma / 2 * E ||grad_x logit D(x)||^2,
+    to the discriminator's loss: D stays flat on the data, which damps the oscillation around it.
+    `generator_ema` > 0 keeps an exponential moving average of the generator's weights with that
+    decay (e.g. 0.999, about the last 1,000 steps); the average is what frames, metrics, `sample` and
+    `eval` use. Its batch-norm statistics are re-estimated after every frame's chunk of steps from
+    64 fresh training-mode batches ("precise BN"), since running averages of the live generator's
+    statistics do not fit averaged weights. A checkpoint is written at
     the first frame at or after every `checkpoint_every` steps, and at the end.
     """
 
@@ -103,6 +118,8 @@ class TrainConfig:
     generator_loss: str = "non-saturating"
     lr_schedule: str = "constant"
     checkpoint_every: int = 1000
+    r1_gamma: float = 0.0
+    generator_ema: float = 0.0
 
     def __post_init__(self):
         _require_positive(
@@ -113,6 +130,10 @@ class TrainConfig:
                 raise ToyganError(f"train.{name} must be in [0, 1), got {getattr(self, name)}")
         _require_choice("train", self, "generator_loss", GENERATOR_LOSSES)
         _require_choice("train", self, "lr_schedule", LR_SCHEDULES)
+        if not 0 <= self.generator_ema < 1:
+            raise ToyganError(f"train.generator_ema must be in [0, 1) (0 turns the average off), got {self.generator_ema}")
+        if not self.r1_gamma >= 0:
+            raise ToyganError(f"train.r1_gamma must be >= 0 (0 turns the gradient penalty off), got {self.r1_gamma}")
 
 
 VIEW_PANELS = ("discriminator", "gradients", "gradient_field", "manifold", "optimal_discriminator", "curves")
@@ -195,6 +216,13 @@ class Scenario:
             self.mixture.build()
             if self.model.conditioning != "none":
                 raise ToyganError("model.conditioning needs labelled data: use it with [mnist], or set it to \"none\"")
+        if self.model.pack > 1:
+            if self.model.conditioning != "none":
+                raise ToyganError("model.pack > 1 is for unconditional models: set model.pack = 1 or model.conditioning = \"none\"")
+            if self.train.batch_size % self.model.pack:
+                raise ToyganError(
+                    f"train.batch_size ({self.train.batch_size}) must be a multiple of model.pack ({self.model.pack})"
+                )
 
     def to_toml(self) -> str:
         return tomli_w.dumps(dataclasses.asdict(self, dict_factory=lambda items: {k: v for k, v in items if v is not None}))

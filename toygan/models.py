@@ -40,11 +40,12 @@ class MLP(nnx.Module):
         dropout: tuple[float, ...] = (),
         conditioning: str = "none",
         n_classes: int = 0,
+        spectral_norm: bool = False,
     ):
         first_in = widths[0] + (n_classes if conditioning == "one-hot" else 0)
-        self.layers = nnx.List(
-            [nnx.Linear(n_in, n_out, rngs=rngs) for n_in, n_out in zip((first_in, *widths[1:-1]), widths[1:])]
-        )
+        layers = [nnx.Linear(n_in, n_out, rngs=rngs) for n_in, n_out in zip((first_in, *widths[1:-1]), widths[1:])]
+        self.layers = nnx.List([nnx.SpectralNorm(layer, rngs=rngs) for layer in layers] if spectral_norm else layers)
+        self.spectral_norm = spectral_norm
         hidden = widths[1:-1]
         self.norms = nnx.List(
             [nnx.BatchNorm(w, momentum=batch_norm_momentum, epsilon=BATCH_NORM_EPSILON, rngs=rngs) for w in hidden]
@@ -67,14 +68,16 @@ class MLP(nnx.Module):
             x_NxI = x_NxI * (jax.nn.one_hot(y_N, self.n_classes, dtype=x_NxI.dtype) @ self.embedding.embedding[...])
         elif self.conditioning == "one-hot":
             x_NxI = jnp.concatenate([x_NxI, jax.nn.one_hot(y_N, self.n_classes, dtype=x_NxI.dtype)], axis=1)
+        # Spectral norm refines its singular-vector estimate (a batch statistic) only in training.
+        dense = (lambda layer, x: layer(x, update_stats=train)) if self.spectral_norm else (lambda layer, x: layer(x))
         for i, layer in enumerate(self.layers[:-1]):
-            x_NxI = self.activation(layer(x_NxI))
+            x_NxI = self.activation(dense(layer, x_NxI))
             if len(self.norms):
                 x_NxI = self.norms[i](x_NxI, use_running_average=not train)
             if i < len(self.dropouts) and self.dropouts[i].rate > 0:
                 drop_key = None if key is None else jax.random.fold_in(key, i)
                 x_NxI = self.dropouts[i](x_NxI, deterministic=not train, rngs=drop_key)
-        x_NxI = self.layers[-1](x_NxI)
+        x_NxI = dense(self.layers[-1], x_NxI)
         return jnp.tanh(x_NxI) if self.output == "tanh" else x_NxI
 
 
@@ -92,12 +95,15 @@ def make_generator(config: ModelConfig, data_dim: int, key: jax.Array, n_classes
 
 
 def make_discriminator(config: ModelConfig, data_dim: int, key: jax.Array, n_classes: int = 0) -> MLP:
-    """Points (N, data_dim) and labels (N,) -> logits (N, 1); D(x) = sigmoid(logit)."""
+    """Points (N, data_dim * pack) and labels (N,) -> logits (N, 1); D(x) = sigmoid(logit).
+
+    With `config.pack` > 1 (PacGAN) each input row is `pack` points concatenated."""
     return MLP(
-        (data_dim, *(config.discriminator_hidden or config.hidden), 1),
+        (data_dim * config.pack, *(config.discriminator_hidden or config.hidden), 1),
         config.activation,
         rngs=nnx.Rngs(key),
         dropout=config.discriminator_dropout,
         conditioning=config.conditioning,
         n_classes=n_classes,
+        spectral_norm=config.spectral_norm,
     )

@@ -101,7 +101,7 @@ def optimal_discriminator(log_p_data: jax.Array, log_p_g: jax.Array, box_area: f
 
 def all_finite(state: TrainState, *arrays: jax.Array) -> jax.Array:
     """True when every parameter, batch statistic and given array is finite."""
-    trees = (state.g_params, state.d_params, state.g_stats, state.d_stats, arrays)
+    trees = (state.g_params, state.d_params, state.g_stats, state.d_stats, state.g_avg_params, state.g_avg_stats, arrays)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(trees)]))
 
 

@@ -127,7 +127,8 @@ def load_run_scenario(run_dir: Path) -> Scenario:
 def _networks(state) -> dict:
     """The trained networks of a training state: parameters and batch statistics, without optimisers."""
     return {"generator": state.g_params, "discriminator": state.d_params,
-            "generator_stats": state.g_stats, "discriminator_stats": state.d_stats}
+            "generator_stats": state.g_stats, "discriminator_stats": state.d_stats,
+            "generator_average": state.g_avg_params, "generator_average_stats": state.g_avg_stats}
 
 
 def save_params(run_dir: Path, state) -> None:
@@ -143,6 +144,7 @@ def load_params(run_dir: Path, template_state):
     return template_state.replace(
         g_params=stored["generator"], d_params=stored["discriminator"],
         g_stats=stored["generator_stats"], d_stats=stored["discriminator_stats"],
+        g_avg_params=stored["generator_average"], g_avg_stats=stored["generator_average_stats"],
     )
 
 

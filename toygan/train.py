@@ -24,7 +24,8 @@ class TrainState(struct.PyTreeNode):
     """Everything that changes during training; `step` and `train_key` fix every later batch.
 
     `*_stats` hold the networks' non-trained variables (batch-norm running averages; empty for
-    networks without batch norm).
+    networks without batch norm). `g_avg_*` are the moving average of the generator's weights and
+    its re-estimated batch statistics when `train.generator_ema` > 0, and empty otherwise.
     """
 
     step: jax.Array
@@ -35,10 +36,13 @@ class TrainState(struct.PyTreeNode):
     d_opt: optax.OptState
     g_stats: nnx.State
     d_stats: nnx.State
+    g_avg_params: nnx.State | dict
+    g_avg_stats: nnx.State | dict
 
 
 class StepLog(NamedTuple):
-    """Per-step scalars (stacked to (n,) over a chunk): losses, mean D(x) and mean D(G(z))."""
+    """Per-step scalars (stacked to (n,) over a chunk): losses (the discriminator's without the R1
+    penalty), mean D(x) and mean D(G(z))."""
 
     d_loss: jax.Array
     g_loss: jax.Array
@@ -92,7 +96,17 @@ class Trainer:
             d_opt=_with_learning_rate(self.d_optimizer.init(d_params), lr_discriminator),
             g_stats=g_stats,
             d_stats=d_stats,
+            g_avg_params=g_params if self.averaged else {},
+            g_avg_stats=g_stats if self.averaged else {},
         )
+
+    @property
+    def averaged(self) -> bool:
+        """Whether frames, metrics and samples come from the moving average of the generator."""
+        return self.scenario.train.generator_ema > 0
+
+    def _shown_generator(self, state: TrainState) -> tuple[nnx.State, nnx.State]:
+        return (state.g_avg_params, state.g_avg_stats) if self.averaged else (state.g_params, state.g_stats)
 
     def _networks(self, g_key: jax.Array, d_key: jax.Array):
         model, dim, classes = self.scenario.model, self.source.dim, self.source.n_classes
@@ -106,12 +120,14 @@ class Trainer:
     def generate(self, state: TrainState, z_NxZ: jax.Array, y_N: jax.Array | None = None) -> jax.Array:
         """Samples for noise `z_NxZ` (and labels `y_N`, for conditional models), in inference mode."""
         y_N = jnp.zeros(z_NxZ.shape[:1], jnp.int32) if y_N is None else y_N
-        return _apply(self.g_graph, state.g_params, state.g_stats, z_NxZ, y_N, train=False)[0]
+        return _apply(self.g_graph, *self._shown_generator(state), z_NxZ, y_N, train=False)[0]
 
     def logits(self, state: TrainState, x_NxD: jax.Array, y_N: jax.Array | None = None) -> jax.Array:
         """Discriminator logits in inference mode (no dropout); D(x) = sigmoid(logit)."""
         y_N = jnp.zeros(x_NxD.shape[:1], jnp.int32) if y_N is None else y_N
-        return _apply(self.d_graph, state.d_params, state.d_stats, x_NxD, y_N, train=False)[0][:, 0]
+        # A packed discriminator (PacGAN) judges sets of `pack` points: here, `pack` copies of each point.
+        x_NxP = jnp.tile(x_NxD, (1, self.scenario.model.pack))
+        return _apply(self.d_graph, state.d_params, state.d_stats, x_NxP, y_N, train=False)[0][:, 0]
 
     def train_step(self, state: TrainState, data) -> tuple[TrainState, StepLog]:
         """`d_steps` discriminator updates, then one generator update, each on fresh batches."""
@@ -126,18 +142,31 @@ class Trainer:
                 return jnp.zeros((batch,), jnp.int32)
             return jax.random.randint(jax.random.fold_in(key, 0x1AB), (batch,), 0, self.source.n_classes)
 
+        pack = self.scenario.model.pack
+
         def d_logits(d_params, d_stats, x_NxD, y_N, key):
-            logits_Nx1, d_stats = _apply(self.d_graph, d_params, d_stats, x_NxD, y_N, train=True, key=key)
-            return logits_Nx1[:, 0], d_stats
+            """Logits of N / pack sets: consecutive runs of `pack` rows, concatenated (PacGAN)."""
+            x_MxP, y_M = x_NxD.reshape(x_NxD.shape[0] // pack, -1), y_N[::pack]
+            logits_Mx1, d_stats = _apply(self.d_graph, d_params, d_stats, x_MxP, y_M, train=True, key=key)
+            return logits_Mx1[:, 0], d_stats
+
+        def r1_penalty(d_params, d_stats, real, key):
+            """train.r1_gamma / 2 * mean over D's inputs of |grad_x logit|^2, on real data (R1)."""
+            real_logits = lambda x_NxD: jnp.sum(d_logits(d_params, d_stats, x_NxD, real[1], key)[0])
+            grad_NxD = jax.grad(real_logits)(real[0])
+            return train.r1_gamma / 2 * jnp.sum(grad_NxD**2) * pack / batch
 
         def d_objective(d_params, d_stats, real, fake, key):
             # Real and fake batches in one pass: fewer, larger matrix products (the discriminator has no
-            # batch norm, so this is the same function as two passes).
+            # batch norm, so this is the same function as two passes). Packs never mix the two: the
+            # batch is a multiple of `pack`.
             both = (jnp.concatenate([real[0], fake[0]]), jnp.concatenate([real[1], fake[1]]))
-            logits_2N, d_stats = d_logits(d_params, d_stats, *both, key)
-            real_N, fake_N = logits_2N[:batch], logits_2N[batch:]
-            aux = (d_stats, jnp.mean(jax.nn.sigmoid(real_N)), jnp.mean(jax.nn.sigmoid(fake_N)))
-            return discriminator_loss(real_N, fake_N), aux
+            logits_2M, new_d_stats = d_logits(d_params, d_stats, *both, key)
+            real_M, fake_M = logits_2M[: batch // pack], logits_2M[batch // pack :]
+            loss = discriminator_loss(real_M, fake_M)
+            penalty = r1_penalty(d_params, d_stats, real, key) if train.r1_gamma > 0 else 0.0
+            aux = (new_d_stats, loss, jnp.mean(jax.nn.sigmoid(real_M)), jnp.mean(jax.nn.sigmoid(fake_M)))
+            return loss + penalty, aux
 
         def d_update(carry, key):
             d_params, d_stats, d_opt = carry
@@ -149,7 +178,7 @@ class Trainer:
                 self.g_graph, state.g_params, state.g_stats, jax.random.normal(noise_key, noise_shape), fake_y_N,
                 train=True,
             )
-            (loss, (d_stats, d_real, d_fake)), grads = jax.value_and_grad(d_objective, has_aux=True)(
+            (_, (d_stats, loss, d_real, d_fake)), grads = jax.value_and_grad(d_objective, has_aux=True)(
                 d_params, d_stats, real, (fake_x_NxD, fake_y_N), dropout_key
             )
             updates, d_opt = self.d_optimizer.update(grads, d_opt, d_params)
@@ -168,9 +197,13 @@ class Trainer:
             state.g_params, jax.random.normal(g_key, noise_shape), fake_labels(g_key), jax.random.fold_in(g_key, 0xD0)
         )
         updates, g_opt = self.g_optimizer.update(grads, state.g_opt, state.g_params)
+        g_params = optax.apply_updates(state.g_params, updates)
+        if self.averaged:
+            g_avg_params = optax.incremental_update(g_params, state.g_avg_params, 1 - train.generator_ema)
         new_state = state.replace(
             step=state.step + 1,
-            g_params=optax.apply_updates(state.g_params, updates),
+            g_params=g_params,
+            g_avg_params=g_avg_params if self.averaged else state.g_avg_params,
             d_params=d_params,
             g_opt=g_opt,
             d_opt=d_opt,
@@ -181,7 +214,28 @@ class Trainer:
 
     def advance(self, state: TrainState, data, n_steps: int) -> tuple[TrainState, StepLog]:
         """`n_steps` training steps fused by `lax.scan`; the logs come stacked, shape (n_steps,)."""
-        return jax.lax.scan(lambda s, _: self.train_step(s, data), state, length=n_steps)
+        state, logs = jax.lax.scan(lambda s, _: self.train_step(s, data), state, length=n_steps)
+        if self.averaged and state.g_avg_stats:
+            state = state.replace(g_avg_stats=self.precise_batch_stats(state))
+        return state, logs
+
+    def precise_batch_stats(self, state: TrainState, n_batches: int = 64) -> nnx.State:
+        """Batch-norm statistics of the averaged generator: the mean over `n_batches` training-mode
+        batches of each layer's batch mean and variance (precise BN, Wu & Johnson 2021). A function
+        of the state alone, so chunking does not change it."""
+        batch, noise_dim = self.scenario.train.batch_size, self.scenario.model.noise_dim
+        model = nnx.merge(self.g_graph, state.g_avg_params, state.g_avg_stats, copy=True)
+        for norm in model.norms:
+            norm.momentum = 0.0  # the running statistics become the batch's own
+        graph, params, stats = nnx.split(model, nnx.Param, ...)
+
+        def one_batch(key):
+            z_NxZ = jax.random.normal(key, (batch, noise_dim))
+            y_N = jax.random.randint(jax.random.fold_in(key, 1), (batch,), 0, max(self.source.n_classes, 1))
+            return _apply(graph, params, stats, z_NxZ, y_N, train=True)[1]
+
+        keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.train_key, state.step), 0xB17), n_batches)
+        return jax.tree.map(lambda leaf: jnp.mean(leaf, axis=0), jax.vmap(one_batch)(keys))
 
 
 def make_trainer(scenario: Scenario) -> Trainer:
