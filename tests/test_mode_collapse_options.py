@@ -78,3 +78,34 @@ def test_r1_penalty_flattens_the_discriminator_on_the_data(tiny_overrides):
     steep = _logit_gradient_norms(trainer, state, real)
     assert np.mean(flat**2) < 0.25 * np.mean(steep**2)
     assert np.all(np.isfinite(np.asarray(log.d_loss)))
+
+
+def _first_layer_sign_changes(overrides):
+    """How many of D's first-layer units are positive on some real points and negative on others."""
+    from flax import nnx
+
+    scenario = load_scenario("two-gaussians", overrides)
+    trainer = make_trainer(scenario)
+    state = trainer.init(jax.random.key(0), 1e-3, 1e-3)
+    model = nnx.merge(trainer.d_graph, state.d_params, state.d_stats, copy=True)
+    pack = scenario.model.pack
+    real = trainer.mixture.sample(jax.random.key(3), 2000 * pack).reshape(2000, -1)
+    first = model.layers[0]
+    pre = np.asarray(first(real, update_stats=False) if scenario.model.spectral_norm else first(real))
+    return int(np.sum((pre > 0).any(axis=0) & (pre < 0).any(axis=0))), pre.shape[1]
+
+
+@pytest.mark.parametrize("extra", [{}, {"model.pack": 4}, {"model.spectral_norm": True}])
+def test_data_init_puts_every_first_layer_boundary_through_the_data(tiny_overrides, extra):
+    # Two modes far from the origin: with the default init every boundary passes through the origin,
+    # so hardly any unit separates one real point from another and D starts blind to the modes.
+    far = {**tiny_overrides, **extra, "mixture.means": [[10.0, 10.0], [11.0, 11.0]]}
+    blind, units = _first_layer_sign_changes(far)
+    seeing, _ = _first_layer_sign_changes({**far, "model.data_init": True})
+    assert seeing == units
+    assert blind < units / 4
+
+
+def test_data_init_is_refused_for_mnist():
+    with pytest.raises(ToyganError, match="data_init"):
+        load_scenario("mnist-cgan", {"model.data_init": True})

@@ -59,6 +59,9 @@ class ModelConfig:
       all real or all generated, so it can see a lack of variety that no single sample shows.
     - `spectral_norm` (SN-GAN): every discriminator weight matrix is divided by its largest
       singular value (one power-iteration step per call), which bounds D's Lipschitz constant.
+    - `data_init`: the discriminator's first-layer units start with their boundaries through real
+      points (bias_j = -w_j . x_j for a real sample x_j per unit) instead of all through the origin,
+      so D can tell sharp modes from a spread-out generator from the first step.
     """
 
     noise_dim: int = 2
@@ -72,6 +75,7 @@ class ModelConfig:
     conditioning: str = "none"
     pack: int = 1
     spectral_norm: bool = False
+    data_init: bool = False
 
     def __post_init__(self):
         _require_positive("model", self, "noise_dim", "pack")
@@ -216,6 +220,8 @@ class Scenario:
             self.mixture.build()
             if self.model.conditioning != "none":
                 raise ToyganError("model.conditioning needs labelled data: use it with [mnist], or set it to \"none\"")
+        if self.model.data_init and self.mixture is None:
+            raise ToyganError("model.data_init is for [mixture] scenarios: set model.data_init = false")
         if self.model.pack > 1:
             if self.model.conditioning != "none":
                 raise ToyganError("model.pack > 1 is for unconditional models: set model.pack = 1 or model.conditioning = \"none\"")

@@ -61,6 +61,21 @@ class MLP(nnx.Module):
         self.conditioning = conditioning
         self.n_classes = n_classes
 
+    @property
+    def _first_linear(self) -> nnx.Linear:
+        return self.layers[0].layer_instance if self.spectral_norm else self.layers[0]
+
+    @property
+    def first_units(self) -> int:
+        return self._first_linear.out_features
+
+    def start_at(self, x_UxI: jax.Array) -> None:
+        """Move the first layer's units so that unit j's boundary (pre-activation 0) passes through
+        `x_UxI[j]`: data-dependent initialisation, one input row per first-layer unit."""
+        first, linear = self.layers[0], self._first_linear
+        pre_UxU = first(x_UxI, update_stats=False) if self.spectral_norm else first(x_UxI)
+        linear.bias[...] = linear.bias[...] - jnp.diagonal(pre_UxU)
+
     def __call__(self, x_NxI: jax.Array, y_N: jax.Array, *, train: bool = False, key: jax.Array | None = None):
         """`y_N` (int labels) is used only by conditional models; `key` drives dropout when `train`."""
         if self.conditioning == "embedding":

@@ -85,6 +85,10 @@ class Trainer:
         so that runs with different rates share one compiled program (and can be vmapped together)."""
         g_key, d_key, train_key = jax.random.split(key, 3)
         generator, discriminator = self._networks(g_key, d_key)
+        if self.scenario.model.data_init:
+            units, pack = discriminator.first_units, self.scenario.model.pack
+            real_UPxD, _ = self.source.draw(self.source.arrays(), jax.random.fold_in(d_key, 0xDA7A), units * pack)
+            discriminator.start_at(real_UPxD.reshape(units, -1))
         _, g_params, g_stats = nnx.split(generator, nnx.Param, ...)
         _, d_params, d_stats = nnx.split(discriminator, nnx.Param, ...)
         return TrainState(
