@@ -94,8 +94,7 @@ def _first_layer_sign_changes(overrides):
     model = nnx.merge(trainer.d_graph, state.d_params, state.d_stats, copy=True)
     pack = scenario.model.pack
     real = trainer.mixture.sample(jax.random.key(3), 2000 * pack).reshape(2000, -1)
-    first = model.layers[0]
-    pre = np.asarray(first(real, update_stats=False) if scenario.model.spectral_norm else first(real))
+    pre = np.asarray(model.first_preactivations(real))
     return int(np.sum((pre > 0).any(axis=0) & (pre < 0).any(axis=0))), pre.shape[1]
 
 

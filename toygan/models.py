@@ -69,12 +69,21 @@ class MLP(nnx.Module):
     def first_units(self) -> int:
         return self._first_linear.out_features
 
+    def _dense(self, index: int, x_NxI: jax.Array, train: bool = False) -> jax.Array:
+        """Layer `index` (before its activation). Spectral norm refines its singular-vector estimate
+        (a batch statistic) only in training."""
+        layer = self.layers[index]
+        return layer(x_NxI, update_stats=train) if self.spectral_norm else layer(x_NxI)
+
+    def first_preactivations(self, x_NxI: jax.Array) -> jax.Array:
+        """The first layer's outputs before the activation, in inference mode: (N, first_units)."""
+        return self._dense(0, x_NxI)
+
     def start_at(self, x_UxI: jax.Array) -> None:
         """Move the first layer's units so that unit j's boundary (pre-activation 0) passes through
         `x_UxI[j]`: data-dependent initialisation, one input row per first-layer unit."""
-        first, linear = self.layers[0], self._first_linear
-        pre_UxU = first(x_UxI, update_stats=False) if self.spectral_norm else first(x_UxI)
-        linear.bias[...] = linear.bias[...] - jnp.diagonal(pre_UxU)
+        linear = self._first_linear
+        linear.bias[...] = linear.bias[...] - jnp.diagonal(self.first_preactivations(x_UxI))
 
     def __call__(self, x_NxI: jax.Array, y_N: jax.Array, *, train: bool = False, key: jax.Array | None = None):
         """`y_N` (int labels) is used only by conditional models; `key` drives dropout when `train`."""
@@ -83,16 +92,14 @@ class MLP(nnx.Module):
             x_NxI = x_NxI * (jax.nn.one_hot(y_N, self.n_classes, dtype=x_NxI.dtype) @ self.embedding.embedding[...])
         elif self.conditioning == "one-hot":
             x_NxI = jnp.concatenate([x_NxI, jax.nn.one_hot(y_N, self.n_classes, dtype=x_NxI.dtype)], axis=1)
-        # Spectral norm refines its singular-vector estimate (a batch statistic) only in training.
-        dense = (lambda layer, x: layer(x, update_stats=train)) if self.spectral_norm else (lambda layer, x: layer(x))
-        for i, layer in enumerate(self.layers[:-1]):
-            x_NxI = self.activation(dense(layer, x_NxI))
+        for i in range(len(self.layers) - 1):
+            x_NxI = self.activation(self._dense(i, x_NxI, train))
             if len(self.norms):
                 x_NxI = self.norms[i](x_NxI, use_running_average=not train)
             if i < len(self.dropouts) and self.dropouts[i].rate > 0:
                 drop_key = None if key is None else jax.random.fold_in(key, i)
                 x_NxI = self.dropouts[i](x_NxI, deterministic=not train, rngs=drop_key)
-        x_NxI = dense(self.layers[-1], x_NxI)
+        x_NxI = self._dense(len(self.layers) - 1, x_NxI, train)
         return jnp.tanh(x_NxI) if self.output == "tanh" else x_NxI
 
 
