@@ -12,7 +12,9 @@
 4. end to end: `toygan run ring-8 --steps 10000` at the See_GANs setting (frame every 50, GIF) against
    PyTorch + a matplotlib redraw per frame + an imageio GIF, wall time and peak memory; frames/s of
    toygan's views, plain and all panels;
-5. peak memory of a 100,000-step run against a 10,000-step run.
+5. peak memory of a 100,000-step run against a 10,000-step run;
+6. where toygan's training time goes: compile time, how many cores XLA keeps busy, and the share of
+   a step that draws its latent noise (the same threefry normals, compiled alone).
 
 Prints a table and saves JSON (and the same table as Markdown beside it).
 """
@@ -79,6 +81,8 @@ def compare(setting: str, steps: int, rounds: int, data: Path | None = None) -> 
     result = {side: statistics.median(r["steps_per_s"] for r in rs) for side, rs in runs.items()}
     result["speedup"] = result["toygan"] / result["pytorch"]
     result["flops_per_step"] = runs["toygan"][0]["flops_per_step"]
+    for part in ("compile_s", "cores_busy", "noise_share"):  # where toygan's time goes
+        result[part] = statistics.median(r[part] for r in runs["toygan"])
     return result
 
 
@@ -95,7 +99,13 @@ def toy_training(rounds: int, n: int, limit: float) -> dict:
         print(f"{label}: toygan {r['toygan']:,.0f} steps/s, PyTorch {r['pytorch']:,.0f} steps/s, "
               f"{r['speedup']:.2f}x; {r['flops_per_step'] / 1e6:.1f} MFLOP/step = "
               f"{100 * r['fraction_of_matmul']:.0f}% of matmul FLOP/s", flush=True)
+        print(f"  where the time goes: {where(r)}", flush=True)
     return results
+
+
+def where(r: dict) -> str:
+    return (f"{100 * r['noise_share']:.0f}% of a step draws its noise, {r['cores_busy']:.1f} of "
+            f"{os.cpu_count()} cores busy, compiled in {r['compile_s']:.1f} s")
 
 
 def mnist_training(data_path: Path, rounds: int, n: int) -> dict:
@@ -104,7 +114,7 @@ def mnist_training(data_path: Path, rounds: int, n: int) -> dict:
         r = compare(f"mnist-cgan-{batch}", n, rounds, data_path)
         results[f"batch {batch}"] = r
         print(f"mnist-cgan batch {batch}: toygan {r['toygan']:,.0f} steps/s, PyTorch {r['pytorch']:,.0f} "
-              f"steps/s, {r['speedup']:.2f}x", flush=True)
+              f"steps/s, {r['speedup']:.2f}x; {where(r)}", flush=True)
     return results
 
 
@@ -219,6 +229,10 @@ def markdown(results: dict) -> str:
         r = results["memory"]
         lines.append(f"| peak memory, two-gaussians {r['long']['steps']:,} vs {r['short']['steps']:,} steps | "
                      f"{r['long']['peak_rss_mb']:.0f} MB vs {r['short']['peak_rss_mb']:.0f} MB | | {r['ratio']:.2f}x | ≤ 1.2x |")
+    profiled = {**results.get("toy", {}), **{f"mnist-cgan, {k}": v for k, v in results.get("mnist", {}).items()}}
+    if profiled and all("noise_share" in r for r in profiled.values()):
+        lines += ["", "Where toygan's time goes (from the same runs):", ""]
+        lines += [f"- {label}: {where(r)}" for label, r in profiled.items()]
     return "\n".join(lines) + "\n"
 
 

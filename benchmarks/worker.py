@@ -26,6 +26,8 @@ SETTINGS = {  # name -> (scenario, overrides, noise size, batch)
 
 
 def toygan_rate(setting: str, steps: int, data: str | None) -> dict:
+    """Steps/s, and where the time goes: compile time, cores kept busy, and the share of a step spent
+    drawing its latent noise (threefry normals)."""
     import jax
 
     from benchmarks.__main__ import step_flops
@@ -36,12 +38,43 @@ def toygan_rate(setting: str, steps: int, data: str | None) -> dict:
     scenario = load_scenario(name, {**overrides, **({"mnist.path": data} if name.startswith("mnist") else {})})
     trainer = make_trainer(scenario)
     chunk = scenario.view.frame_every  # as a run does: one compiled call per frame
-    state = jax.block_until_ready(advance(trainer, start(trainer, scenario), chunk)[0])
     t = time.perf_counter()
+    state = jax.block_until_ready(advance(trainer, start(trainer, scenario), chunk)[0])
+    first_call = time.perf_counter() - t
+    cpu, t = time.process_time(), time.perf_counter()
     for _ in range(steps // chunk):
         state, _ = advance(trainer, state, chunk)
     jax.block_until_ready(state)
-    return {"steps_per_s": (steps // chunk) * chunk / (time.perf_counter() - t), "flops_per_step": step_flops(trainer, state)}
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    step_s = wall / ((steps // chunk) * chunk)
+    return {
+        "steps_per_s": 1 / step_s,
+        "flops_per_step": step_flops(trainer, state),
+        "compile_s": first_call - chunk * step_s,
+        "cores_busy": cpu / wall,
+        "noise_share": noise_seconds_per_step(scenario, chunk) / step_s,
+    }
+
+
+def noise_seconds_per_step(scenario, chunk: int) -> float:
+    """Seconds per step to draw a step's latent noise alone ((d_steps + 1) normal batches of
+    (batch, noise_dim)), compiled as a scan of `chunk` steps like the training loop."""
+    import jax
+    import jax.numpy as jnp
+
+    shape = (scenario.train.d_steps + 1, scenario.train.batch_size, scenario.model.noise_dim)
+
+    @jax.jit
+    def draws(key):
+        body = lambda total, step: (total + jnp.sum(jax.random.normal(jax.random.fold_in(key, step), shape)), None)
+        return jax.lax.scan(body, 0.0, jnp.arange(chunk))[0]
+
+    key = jax.random.key(0)
+    draws(key).block_until_ready()
+    t = time.perf_counter()
+    for _ in range(10):
+        draws(key).block_until_ready()
+    return (time.perf_counter() - t) / (10 * chunk)
 
 
 def pytorch_rate(setting: str, steps: int, data: str | None) -> dict:
