@@ -266,15 +266,15 @@ def _make_trainer(scenario: Scenario) -> Trainer:
         source=source,
         g_graph=g_graph,
         d_graph=d_graph,
-        g_optimizer=_adam(train),
-        d_optimizer=_adam(train),
+        g_optimizer=_adam(train, train.lr_schedule),
+        d_optimizer=_adam(train, train.lr_schedule if train.discriminator_lr_schedule == "same" else train.discriminator_lr_schedule),
     )
 
 
-def _adam(train) -> optax.GradientTransformation:
-    """Adam, then the cosine decay if asked for, then minus the learning rate kept in the state."""
+def _adam(train, schedule: str) -> optax.GradientTransformation:
+    """Adam, then the cosine decay if `schedule` asks for it, then minus the learning rate kept in the state."""
     parts = [optax.scale_by_adam(b1=train.beta1, b2=train.beta2)]
-    if train.lr_schedule == "cosine":
+    if schedule == "cosine":
         parts.append(optax.scale_by_schedule(optax.cosine_decay_schedule(1.0, train.steps)))
     parts.append(optax.inject_hyperparams(optax.scale)(step_size=-1.0))
     return optax.chain(*parts)
