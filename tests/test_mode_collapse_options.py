@@ -117,10 +117,7 @@ def test_data_init_is_refused_for_mnist():
 
 def _last_step_change(overrides, steps=60):
     """How far the last of `steps` training steps moves each network's weights (largest change)."""
-    scenario = load_scenario("ring-8", {**PLAIN, **overrides, "train.steps": steps, "train.lr_schedule": "cosine"})
-    trainer = make_trainer(scenario)
-    state = trainer.init(jax.random.key(0), scenario.train.lr_generator, scenario.train.lr_discriminator)
-    before, _ = advance(trainer, state, steps - 1)
+    trainer, before, _ = _trained({**overrides, "train.steps": steps, "train.lr_schedule": "cosine"}, steps - 1)
     after, _ = advance(trainer, before, 1)
     change = lambda a, b: max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
     return change(before.g_params, after.g_params), change(before.d_params, after.d_params)

@@ -144,6 +144,11 @@ class TrainConfig:
         if not self.r1_gamma >= 0:
             raise ToyganError(f"train.r1_gamma must be >= 0 (0 turns the gradient penalty off), got {self.r1_gamma}")
 
+    @property
+    def discriminator_schedule(self) -> str:
+        """The discriminator's learning-rate schedule, with "same" resolved to `lr_schedule`."""
+        return self.lr_schedule if self.discriminator_lr_schedule == "same" else self.discriminator_lr_schedule
+
 
 VIEW_PANELS = ("discriminator", "gradients", "gradient_field", "manifold", "optimal_discriminator", "curves")
 

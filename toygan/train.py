@@ -267,7 +267,7 @@ def _make_trainer(scenario: Scenario) -> Trainer:
         g_graph=g_graph,
         d_graph=d_graph,
         g_optimizer=_adam(train, train.lr_schedule),
-        d_optimizer=_adam(train, train.lr_schedule if train.discriminator_lr_schedule == "same" else train.discriminator_lr_schedule),
+        d_optimizer=_adam(train, train.discriminator_schedule),
     )
 
 
