@@ -1,4 +1,5 @@
-"""The named options against mode collapse: PacGAN packing, spectral normalisation, R1 penalty."""
+"""The named options against mode collapse: PacGAN packing, spectral normalisation, R1 penalty,
+data-dependent initialisation, the discriminator's own schedule, top-k generator updates."""
 
 import jax
 import jax.numpy as jnp
@@ -7,6 +8,7 @@ import pytest
 
 from toygan.config import load_scenario
 from toygan.errors import ToyganError
+from toygan.losses import generator_loss
 from toygan.train import advance, make_trainer
 
 
@@ -51,6 +53,9 @@ def test_packing_makes_the_discriminator_judge_sets_of_points(tiny_overrides):
         ({"model.pack": 0}, "model.pack"),
         ({"train.r1_gamma": -1.0}, "train.r1_gamma"),
         ({"train.discriminator_lr_schedule": "linear"}, "train.discriminator_lr_schedule"),
+        ({"train.top_k": 0.0}, "train.top_k"),
+        ({"train.top_k": 1.5}, "train.top_k"),
+        ({"train.top_k_decay": 0.0}, "train.top_k_decay"),
     ],
 )
 def test_bad_option_values_are_one_line_errors(overrides, message):
@@ -131,3 +136,25 @@ def test_discriminator_can_keep_a_constant_rate_while_the_generator_decays(tiny_
     # ...but a constant-rate discriminator still moves by about its learning rate (Adam's steps are ~lr).
     assert d_own > 0.3 * 2e-4
     assert g_own < 0.01 * 2e-4
+
+
+def test_top_k_generator_loss_ignores_the_worst_scored_fakes():
+    logits = jnp.array([2.0, -3.0, 0.5, -1.0, 1.0, -0.2])
+    per_fake = -jax.nn.log_sigmoid(logits)
+    best_half = np.argsort(-np.asarray(logits))[:3]
+    assert float(generator_loss(logits, "non-saturating", 0.5)) == pytest.approx(float(jnp.mean(per_fake[best_half])), rel=1e-6)
+    grad = np.asarray(jax.grad(lambda l: generator_loss(l, "non-saturating", 0.5))(logits))
+    assert set(np.flatnonzero(grad)) == set(best_half)  # the three lowest-scored fakes get no gradient
+    # keep = 1 is the plain loss; a tiny share still keeps the single best fake.
+    assert float(generator_loss(logits, "non-saturating", 1.0)) == pytest.approx(float(jnp.mean(per_fake)), rel=1e-6)
+    assert float(generator_loss(logits, "non-saturating", 0.01)) == pytest.approx(float(per_fake[0]), rel=1e-6)
+
+
+def test_top_k_changes_training_only_once_the_kept_share_falls_below_one(tiny_overrides):
+    _, plain, _ = _trained(tiny_overrides, steps=20)
+    # A decay of 1 keeps every fake: the same run, bit for bit.
+    _, no_decay, _ = _trained({**tiny_overrides, "train.top_k": 0.5, "train.top_k_decay": 1.0}, steps=20)
+    _, decaying, _ = _trained({**tiny_overrides, "train.top_k": 0.5, "train.top_k_decay": 1e-6}, steps=20)
+    same = lambda a, b: all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    assert same(plain.g_params, no_decay.g_params)
+    assert not same(plain.g_params, decaying.g_params)

@@ -95,12 +95,19 @@ def test_the_averaged_generator_is_what_is_shown_sampled_and_saved(tiny_override
     trainer = make_trainer(scenario)
     key = jax.random.key(5)
     start_state = fresh(trainer, scenario, key)
+    def check_average(before, decay):
+        after, _ = advance(trainer, before, 1)
+        for avg, prev_avg, live in zip(*(jax.tree.leaves(t) for t in (after.g_avg_params, before.g_avg_params, after.g_params))):
+            np.testing.assert_allclose(avg, decay * prev_avg + (1 - decay) * live, rtol=1e-5, atol=1e-7)
+        return after
+
+    # avg <- d avg + (1 - d) weights from the initial weights, d warming up as (1 + step) / (10 + step)...
     one, _ = advance(trainer, start_state, 1)
-    two, _ = advance(trainer, one, 1)
-    # The average follows avg <- 0.9 avg + 0.1 weights, starting from the initial weights.
-    for avg, prev_avg, live in zip(*(jax.tree.leaves(t) for t in (two.g_avg_params, one.g_avg_params, two.g_params))):
-        np.testing.assert_allclose(avg, 0.9 * prev_avg + 0.1 * live, rtol=1e-5, atol=1e-7)
-    state, _ = advance(trainer, two, 200)
+    two = check_average(one, (1 + 1) / (10 + 1))
+    # ...to the configured 0.9 (from step 81 on).
+    state, _ = advance(trainer, two, 100)
+    state = check_average(state, 0.9)
+    state, _ = advance(trainer, state, 100)
     z = trainer.view_noise(key)
     shown = trainer.generate(state, z)
     live = trainer.generate(state.replace(g_avg_params=state.g_params, g_avg_stats=state.g_stats), z)

@@ -108,11 +108,16 @@ class TrainConfig:
     penalty on real data (Mescheder et al. 2018), r1_gamma / 2 * E ||grad_x logit D(x)||^2, to the
     discriminator's loss: D stays flat on the data, which damps the oscillation around it.
     `generator_ema` > 0 keeps an exponential moving average of the generator's weights with that
-    decay (e.g. 0.999, about the last 1,000 steps); the average is what frames, metrics, `sample` and
-    `eval` use. Its batch-norm statistics are re-estimated after every frame's chunk of steps from
+    decay (e.g. 0.999, about the last 1,000 steps; warmed up as min(decay, (1 + step) / (10 + step))
+    so that early frames keep up); the average is what frames, metrics, `sample` and `eval` use. Its batch-norm statistics are re-estimated after every frame's chunk of steps from
     64 fresh training-mode batches ("precise BN"), since running averages of the live generator's
     statistics do not fit averaged weights. A checkpoint is written at
     the first frame at or after every `checkpoint_every` steps, and at the end.
+    `top_k` < 1 turns on top-k generator updates (Sinha et al. 2020): the generator's loss keeps only
+    the fakes the discriminator scores most real, a share that starts at 1 and shrinks by the factor
+    `top_k_decay` every 1,000 steps down to `top_k` (the logged G loss is over the kept fakes). The
+    paper's case: the worst-scored fakes' gradients can push points away from their nearest mode. On
+    grid-25 it did harm: those fakes sit on bridges between modes, and nothing pulls them off (README).
     """
 
     steps: int = 5000
@@ -128,6 +133,8 @@ class TrainConfig:
     checkpoint_every: int = 1000
     r1_gamma: float = 0.0
     generator_ema: float = 0.0
+    top_k: float = 1.0
+    top_k_decay: float = 0.975
 
     def __post_init__(self):
         _require_positive(
@@ -143,6 +150,10 @@ class TrainConfig:
             raise ToyganError(f"train.generator_ema must be in [0, 1) (0 turns the average off), got {self.generator_ema}")
         if not self.r1_gamma >= 0:
             raise ToyganError(f"train.r1_gamma must be >= 0 (0 turns the gradient penalty off), got {self.r1_gamma}")
+        if not 0 < self.top_k <= 1:
+            raise ToyganError(f"train.top_k must be in (0, 1] (the share of fakes the generator learns from; 1 turns top-k off), got {self.top_k}")
+        if not 0 < self.top_k_decay <= 1:
+            raise ToyganError(f"train.top_k_decay must be in (0, 1] (the kept share's factor per 1,000 steps), got {self.top_k_decay}")
 
     @property
     def discriminator_schedule(self) -> str:

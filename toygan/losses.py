@@ -9,10 +9,21 @@ def discriminator_loss(real_logits_N: jax.Array, fake_logits_N: jax.Array) -> ja
     return -jnp.mean(jax.nn.log_sigmoid(real_logits_N)) - jnp.mean(jax.nn.log_sigmoid(-fake_logits_N))
 
 
-def generator_loss(fake_logits_N: jax.Array, kind: str) -> jax.Array:
-    """`non-saturating`: -log D(G(z)); `minimax`: log(1 - D(G(z))), the form that saturates early on."""
+def generator_loss(fake_logits_N: jax.Array, kind: str, keep: jax.Array | float = 1.0) -> jax.Array:
+    """`non-saturating`: -log D(G(z)); `minimax`: log(1 - D(G(z))), the form that saturates early on.
+
+    `keep` < 1 averages over only the ceil(keep * N) fakes with the highest logits (top-k training):
+    the others get no gradient."""
     if kind == "non-saturating":
-        return -jnp.mean(jax.nn.log_sigmoid(fake_logits_N))
-    if kind == "minimax":
-        return jnp.mean(jax.nn.log_sigmoid(-fake_logits_N))
-    raise ValueError(f"unknown generator loss {kind!r}")
+        loss_N = -jax.nn.log_sigmoid(fake_logits_N)
+    elif kind == "minimax":
+        loss_N = jax.nn.log_sigmoid(-fake_logits_N)
+    else:
+        raise ValueError(f"unknown generator loss {kind!r}")
+    if isinstance(keep, float) and keep >= 1.0:
+        return jnp.mean(loss_N)
+    n = fake_logits_N.shape[0]
+    k = jnp.clip(jnp.ceil(keep * n).astype(jnp.int32), 1, n)
+    threshold = jnp.sort(fake_logits_N)[n - k]  # the k-th highest logit
+    kept_N = fake_logits_N >= threshold
+    return jnp.sum(jnp.where(kept_N, loss_N, 0.0)) / jnp.sum(kept_N)

@@ -192,10 +192,13 @@ class Trainer:
             d_update, (state.d_params, state.d_stats, state.d_opt), jax.random.split(d_key, train.d_steps)
         )
 
+        # Top-k training: the kept share of fakes shrinks by top_k_decay per 1,000 steps, to top_k.
+        keep = jnp.maximum(train.top_k, train.top_k_decay ** (state.step / 1000)) if train.top_k < 1 else 1.0
+
         def g_objective(g_params, z_NxZ, y_N, key):
             fake_NxD, g_stats = _apply(self.g_graph, g_params, state.g_stats, z_NxZ, y_N, train=True)
             logits_N, _ = d_logits(d_params, d_stats, fake_NxD, y_N, key)
-            return generator_loss(logits_N, train.generator_loss), g_stats
+            return generator_loss(logits_N, train.generator_loss, keep), g_stats
 
         (g_loss, g_stats), grads = jax.value_and_grad(g_objective, has_aux=True)(
             state.g_params, jax.random.normal(g_key, noise_shape), fake_labels(g_key), jax.random.fold_in(g_key, 0xD0)
@@ -203,7 +206,10 @@ class Trainer:
         updates, g_opt = self.g_optimizer.update(grads, state.g_opt, state.g_params)
         g_params = optax.apply_updates(state.g_params, updates)
         if self.averaged:
-            g_avg_params = optax.incremental_update(g_params, state.g_avg_params, 1 - train.generator_ema)
+            # Warmed up as TensorFlow's ExponentialMovingAverage(num_updates) is: the decay grows as
+            # (1 + step) / (10 + step) up to generator_ema, so early frames do not lag behind G.
+            decay = jnp.minimum(train.generator_ema, (1.0 + state.step) / (10.0 + state.step))
+            g_avg_params = optax.incremental_update(g_params, state.g_avg_params, 1 - decay)
         new_state = state.replace(
             step=state.step + 1,
             g_params=g_params,
