@@ -109,10 +109,11 @@ class TrainConfig:
     discriminator's loss: D stays flat on the data, which damps the oscillation around it.
     `generator_ema` > 0 keeps an exponential moving average of the generator's weights with that
     decay (e.g. 0.999, about the last 1,000 steps; warmed up as min(decay, (1 + step) / (10 + step))
-    so that early frames keep up); the average is what frames, metrics, `sample` and `eval` use. Its batch-norm statistics are re-estimated after every frame's chunk of steps from
-    64 fresh training-mode batches ("precise BN"), since running averages of the live generator's
-    statistics do not fit averaged weights. A checkpoint is written at
-    the first frame at or after every `checkpoint_every` steps, and at the end.
+    so that early frames keep up); the average is what frames, metrics, `sample` and `eval` use.
+    Its batch-norm statistics are re-estimated after every frame's chunk of steps from 64 fresh
+    training-mode batches ("precise BN"), since running averages of the live generator's statistics
+    do not fit averaged weights. A checkpoint is written at the first frame at or after every
+    `checkpoint_every` steps, and at the end.
     `top_k` < 1 turns on top-k generator updates (Sinha et al. 2020): the generator's loss keeps only
     the fakes the discriminator scores most real, a share that starts at 1 and shrinks by the factor
     `top_k_decay` every 1,000 steps down to `top_k` (the logged G loss is over the kept fakes). The
