@@ -95,6 +95,7 @@ def test_the_averaged_generator_is_what_is_shown_sampled_and_saved(tiny_override
     trainer = make_trainer(scenario)
     key = jax.random.key(5)
     start_state = fresh(trainer, scenario, key)
+
     def check_average(before, decay):
         after, _ = advance(trainer, before, 1)
         for avg, prev_avg, live in zip(*(jax.tree.leaves(t) for t in (after.g_avg_params, before.g_avg_params, after.g_params))):
