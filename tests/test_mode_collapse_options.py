@@ -1,14 +1,17 @@
 """The named options against mode collapse: PacGAN packing, spectral normalisation, R1 penalty,
-data-dependent initialisation, the discriminator's own schedule, top-k generator updates."""
+data-dependent initialisation, the discriminator's own schedule, top-k generator updates, the
+binned noise code."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from toygan.config import load_scenario
 from toygan.errors import ToyganError
 from toygan.losses import generator_loss
+from toygan.models import noise_bin
 from toygan.train import advance, make_trainer
 
 
@@ -40,8 +43,6 @@ def test_packing_makes_the_discriminator_judge_sets_of_points(tiny_overrides):
     assert values.shape == (3,)
     copies = jnp.tile(x, (1, 4))
     direct = trainer.d_graph, state.d_params, state.d_stats
-    from flax import nnx
-
     model = nnx.merge(*direct, copy=True)
     np.testing.assert_allclose(values, model(copies, jnp.zeros(3, jnp.int32))[:, 0], rtol=1e-6)
 
@@ -56,6 +57,7 @@ def test_packing_makes_the_discriminator_judge_sets_of_points(tiny_overrides):
         ({"train.top_k": 0.0}, "train.top_k"),
         ({"train.top_k": 1.5}, "train.top_k"),
         ({"train.top_k_decay": 0.0}, "train.top_k_decay"),
+        ({"model.noise_bins": -1}, "model.noise_bins"),
     ],
 )
 def test_bad_option_values_are_one_line_errors(overrides, message):
@@ -92,8 +94,6 @@ def test_r1_penalty_flattens_the_discriminator_on_the_data(tiny_overrides):
 
 def _first_layer_sign_changes(overrides):
     """How many of D's first-layer units are positive on some real points and negative on others."""
-    from flax import nnx
-
     scenario = load_scenario("two-gaussians", overrides)
     trainer = make_trainer(scenario)
     state = trainer.init(jax.random.key(0), 1e-3, 1e-3)
@@ -158,3 +158,30 @@ def test_top_k_changes_training_only_once_the_kept_share_falls_below_one(tiny_ov
     same = lambda a, b: all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
     assert same(plain.g_params, no_decay.g_params)
     assert not same(plain.g_params, decaying.g_params)
+
+
+def test_noise_bins_cut_the_latent_space_into_equal_probability_pieces(tiny_overrides):
+    bins = 8
+    trainer, state, log = _trained({**tiny_overrides, "model.noise_bins": bins}, steps=50)
+    noise_dim = trainer.scenario.model.noise_dim
+    assert state.g_params["layers"][0]["kernel"][...].shape[0] == noise_dim + bins
+    assert np.all(np.isfinite(np.asarray(log.g_loss)))
+    # Each bin holds 1/K of the noise's probability.
+    z_NxZ = jax.random.normal(jax.random.key(3), (80_000, noise_dim))
+    counts_K = np.bincount(np.asarray(noise_bin(z_NxZ[:, 0], bins)), minlength=bins)
+    np.testing.assert_allclose(counts_K / 80_000, 1 / bins, atol=0.006)
+    # The first layer sees the noise with the bin's one-hot code, scaled by sqrt(noise_dim), appended.
+    generator = nnx.merge(trainer.g_graph, state.g_params, state.g_stats, copy=True)
+    code_NxK = jax.nn.one_hot(noise_bin(z_NxZ[:50, 0], bins), bins) * np.sqrt(noise_dim)
+    np.testing.assert_allclose(
+        generator._binned_first_dense(z_NxZ[:50], noise_bin(z_NxZ[:50, 0], bins), noise_dim),
+        generator.layers[0](jnp.concatenate([z_NxZ[:50], code_NxK], axis=1)),
+        rtol=1e-5, atol=1e-5,
+    )
+    # The generator jumps where the first noise coordinate crosses a bin edge (the first edge of 8
+    # equal-probability bins is N(0, 1)'s 12.5% quantile), and moves smoothly within a bin.
+    edge, eps = -1.1503494, 1e-3
+    z = jnp.array([[edge - eps, 0.3], [edge + eps, 0.3], [0.5 - eps, 0.3], [0.5 + eps, 0.3]])
+    x = np.asarray(trainer.generate(state, z))
+    across, within = np.linalg.norm(x[1] - x[0]), np.linalg.norm(x[3] - x[2])
+    assert across > 20 * within

@@ -7,6 +7,7 @@ from toygan.config import load_scenario
 from toygan.losses import generator_loss
 from toygan.observe import binned_kde_log_density, manifold_noise, observe, optimal_discriminator, view_axes
 from toygan.train import advance, make_trainer
+from toygan.view import unbroken_pieces
 
 ALL_PANELS = {"view.discriminator": True, "view.gradients": True, "view.gradient_field": True,
               "view.manifold": True, "view.optimal_discriminator": True, "view.curves": True}
@@ -65,3 +66,18 @@ def test_manifold_noise_is_a_grid_of_lines_in_the_first_two_noise_coordinates():
     assert np.all(lines[..., 2:] == 0)
     assert np.all(lines[:15, :, 1] == lines[:15, :1, 1])  # horizontal lines hold the second coordinate
     assert manifold_noise(1).shape == (1, 60, 1)
+
+
+def test_manifold_lines_break_where_binned_noise_makes_the_generator_jump(tiny_overrides):
+    """With 4 noise bins, each line along the first noise coordinate crosses the 3 bin edges (the
+    quartiles of N(0, 1), inside the drawn span): it is drawn as 4 pieces, never bridging a jump."""
+    scenario = load_scenario("two-gaussians", {**tiny_overrides, "view.manifold": True, "model.noise_bins": 4})
+    trainer = make_trainer(scenario)
+    key = jax.random.key(0)
+    state = trainer.init(key, 2e-4, 2e-4)
+    lines = np.asarray(jax.device_get(observe(trainer, state, trainer.view_noise(key))).manifold_LxMxD)
+    assert np.all(np.isnan(lines[:15, :, 0]).sum(axis=1) == 3)  # along the first coordinate
+    assert not np.isnan(lines[15:]).any()  # the first coordinate held fixed: one bin, no jump
+    pieces = unbroken_pieces(lines)
+    assert len(pieces) == 15 * 4 + 15
+    assert sum(len(piece) for piece in pieces) == lines.shape[0] * lines.shape[1] - 15 * 3

@@ -62,6 +62,12 @@ class ModelConfig:
     - `data_init`: the discriminator's first-layer units start with their boundaries through real
       points (bias_j = -w_j . x_j for a real sample x_j per unit) instead of all through the origin,
       so D can tell sharp modes from a spread-out generator from the first step.
+    - `noise_bins` = K > 0: the generator's first noise coordinate is cut into K equal-probability
+      bins of N(0, 1), and the bin's one-hot code (scaled by sqrt(noise_dim), so that it moves the
+      first layer as much as the noise does) is appended to the generator's input. The latent space
+      becomes K disconnected slabs: a continuous generator must spread mass over the bridges between
+      separate modes, one with a discrete code need not (as with InfoGAN's categorical code, without
+      its mutual-information term). The noise itself is unchanged: N(0, I) of `noise_dim`.
     """
 
     noise_dim: int = 2
@@ -76,9 +82,12 @@ class ModelConfig:
     pack: int = 1
     spectral_norm: bool = False
     data_init: bool = False
+    noise_bins: int = 0
 
     def __post_init__(self):
         _require_positive("model", self, "noise_dim", "pack")
+        if self.noise_bins < 0:
+            raise ToyganError(f"model.noise_bins must be >= 0 (0 turns the binned noise code off), got {self.noise_bins}")
         for name in ("hidden", "discriminator_hidden"):
             widths = getattr(self, name)
             if (name == "hidden" and not widths) or any(width <= 0 for width in widths):

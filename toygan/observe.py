@@ -15,6 +15,7 @@ import numpy as np
 
 from toygan.losses import generator_loss
 from toygan.metrics import MixtureMetrics, mixture_metrics
+from toygan.models import noise_bin
 from toygan.train import Trainer, TrainState
 
 FIELD_SIZE = 17
@@ -134,8 +135,13 @@ def observe(trainer: Trainer, state: TrainState, z_view_ExZ: jax.Array) -> Obser
         field = _grid_points(trainer, FIELD_SIZE)
         extras["field_FxFxD"] = push(field).reshape(FIELD_SIZE, FIELD_SIZE, -1)
     if view.manifold:
-        lines = jnp.asarray(manifold_noise(trainer.scenario.model.noise_dim))
-        extras["manifold_LxMxD"] = trainer.generate(state, lines.reshape(-1, lines.shape[-1])).reshape(
-            *lines.shape[:2], -1
-        )
+        model = trainer.scenario.model
+        lines = jnp.asarray(manifold_noise(model.noise_dim))
+        image_LxMxD = trainer.generate(state, lines.reshape(-1, lines.shape[-1])).reshape(*lines.shape[:2], -1)
+        if model.noise_bins:
+            # The generator jumps where a line crosses a bin edge: NaN there breaks the drawn line.
+            bin_LxM = noise_bin(lines[:, :, 0], model.noise_bins)
+            jump_LxM = jnp.pad(bin_LxM[:, 1:] != bin_LxM[:, :-1], ((0, 0), (1, 0)))
+            image_LxMxD = jnp.where(jump_LxM[:, :, None], jnp.nan, image_LxMxD)
+        extras["manifold_LxMxD"] = image_LxMxD
     return Observation(fake_ExD, mixture_metrics(trainer.mixture, fake_ExD), finite, **extras)

@@ -141,7 +141,7 @@ class FrameView:
             if self._optimal_image is not None:
                 self._optimal_image.set_data(obs.optimal_d_GxG)
             if self._manifold is not None:
-                self._manifold.set_segments(list(obs.manifold_LxMxD))
+                self._manifold.set_segments(unbroken_pieces(obs.manifold_LxMxD))
             if self._arrows is not None:
                 shown = obs.fake_ExD[: self.view.arrows]
                 vectors = obs.arrows_PxD * self._arrow_scale(obs.arrows_PxD)
@@ -191,3 +191,14 @@ class FrameView:
             self._draw_dynamic()
         canvas.blit(self.figure.bbox)
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def unbroken_pieces(lines_LxMxD: np.ndarray) -> list[np.ndarray]:
+    """Each line cut at its NaN points (where the generator jumps) into the pieces between them."""
+    pieces = []
+    for line_MxD in np.asarray(lines_LxMxD):
+        for piece in np.split(line_MxD, np.flatnonzero(np.isnan(line_MxD[:, 0]))):
+            piece = piece[~np.isnan(piece[:, 0])]
+            if len(piece) > 1:
+                pieces.append(piece)
+    return pieces
