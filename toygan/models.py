@@ -97,7 +97,7 @@ class MLP(nnx.Module):
         sqrt(noise_dim) so that it moves the layer as much as the noise does. The code's rows are the
         kernel's last `input_bins`, and the product with a one-hot code is a lookup of one of them:
         unlike the label embedding's 10 rows, 1,000 bins make the product the slower (a protocol-grid-25
-        run took 1.35x as long with it)."""
+        run took 1.3x as long with it)."""
         linear = self._first_linear
         kernel = linear.kernel[...]
         n_in = x_NxI.shape[1]
