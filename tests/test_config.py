@@ -28,6 +28,19 @@ def test_builtin_scenarios_hold_the_specified_mixtures():
     np.testing.assert_allclose(grid.weights_K, 1 / 25)
 
 
+@pytest.mark.parametrize("protocol, quick", [("protocol-ring-8", "ring-8"), ("protocol-grid-25", "grid-25")])
+def test_protocol_scenarios_keep_the_published_setting(protocol, quick):
+    """What the published tables ran: the quick scenario's data, MLPs of 2 x 128, noise 256, batch 512,
+    25,000 steps, 2,500 evaluation samples (tuning may change rates and options, not these)."""
+    scenario = load_scenario(protocol)
+    assert scenario.mixture == load_scenario(quick).mixture
+    assert scenario.published == quick
+    assert scenario.model.hidden == (128, 128) and scenario.model.discriminator_hidden in ((), (128, 128))
+    assert (scenario.model.noise_dim, scenario.train.batch_size, scenario.train.steps) == (256, 512, 25_000)
+    assert scenario.view.eval_samples == 2500
+    assert scenario.train.generator_loss == "non-saturating"
+
+
 def test_list_scenarios_describes_each():
     entries = dict(list_scenarios())
     assert all(entries[name] for name in ("two-gaussians", "ring-8", "grid-25"))
