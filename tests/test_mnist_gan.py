@@ -11,7 +11,7 @@ import pytest
 from flax import nnx
 from typer.testing import CliRunner
 
-from toygan.classifier import frechet_distance, load_evaluator
+from toygan.classifier import class_spread, frechet_distance, load_evaluator
 from toygan.cli import app
 from toygan.config import load_scenario
 from toygan.digits import shown_labels
@@ -96,6 +96,29 @@ def test_both_networks_see_the_label(bar_mnist, scenario_name):
     assert len(np.unique(logits)) == 10
 
 
+def test_a_packed_conditional_discriminator_judges_packs_of_one_digit(bar_mnist):
+    scenario = load_scenario("mnist-cgan", {**TINY, "mnist.path": str(bar_mnist), "model.pack": 4})
+    trainer = make_trainer(scenario)
+    arrays = trainer.source.arrays()
+    x_NxD, y_N = trainer.source.draw(arrays, jax.random.key(3), 4000, group=4)
+    y_MxP = np.asarray(y_N).reshape(-1, 4)
+    assert np.all(y_MxP == y_MxP[:, :1]), "a pack mixes digits"
+    # Each image is a training image of its label, and every member of a pack is a uniform draw.
+    train_x, train_y = (np.asarray(a) for a in arrays[:2])
+    pixels = {row.tobytes(): label for row, label in zip(train_x, train_y)}
+    drawn = np.round((np.asarray(x_NxD) + 1) * 127.5).astype(np.uint8)
+    assert all(pixels[row.tobytes()] == label for row, label in zip(drawn, np.asarray(y_N)))
+    share = np.bincount(train_y, minlength=10) / len(train_y)
+    for member in range(4):
+        np.testing.assert_allclose(np.bincount(y_MxP[:, member], minlength=10) / len(y_MxP), share, atol=0.05)
+    assert len(np.unique(drawn.reshape(-1, 4, 784)[:, 1:], axis=0)) > 900  # not one fixed image per digit
+    state, log = advance(trainer, start(trainer, scenario), 20)
+    assert state.d_params["layers"][0]["kernel"].shape[0] == 4 * 784
+    assert np.all(np.isfinite(np.asarray(log.d_loss)))
+    # Views and the evaluator still get one D value per image and label.
+    assert trainer.logits(state, x_NxD[:6], y_N[:6]).shape == (6,)
+
+
 def test_the_grid_shows_ten_digits_or_one_chosen_digit(bar_mnist):
     for digit, expected in ((-1, np.tile(np.arange(10), 2)), (7, np.full(20, 7))):
         scenario = load_scenario("mnist-cgan", {**TINY, "mnist.path": str(bar_mnist), "view.digit": digit})
@@ -113,6 +136,20 @@ def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
     rotated = [rotation @ np.diag(sd**2) @ rotation.T for sd in (sd1, sd2)]
     assert frechet_distance(rotation @ mean1, rotated[0], rotation @ mean2, rotated[1]) == pytest.approx(expected, rel=1e-6)
     assert frechet_distance(mean1, rotated[0], mean1, rotated[0]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_class_spread_is_the_trace_of_each_digits_feature_covariance():
+    rng = np.random.default_rng(0)
+    features, groups = rng.normal(size=(300, 5)) * np.arange(1, 6), rng.integers(0, 3, 300)
+    groups[groups == 2] = 1  # no member left in group 2; group 3 gets a single member
+    groups[0] = 3
+    spread = np.asarray(class_spread(jnp.asarray(features, jnp.float32), jnp.asarray(groups), 5))
+    for k in (0, 1):
+        assert spread[k] == pytest.approx(np.trace(np.cov(features[groups == k], rowvar=False)), rel=1e-4)
+    assert np.all(np.isnan(spread[2:]))
+    # Samples that repeat a few images have little spread however different those images are.
+    repeated = np.repeat(features[:3], 100, axis=0) + rng.normal(size=(300, 5)) * 0.01
+    assert float(class_spread(jnp.asarray(repeated, jnp.float32), jnp.zeros(300, jnp.int32), 1)[0]) < spread[0] / 2
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +176,9 @@ def test_an_mnist_run_writes_digit_frames_and_evaluator_metrics(cgan_run):
     assert [sum(row) for row in final["confusion"]] == [1000] * 10
     assert final["accuracy"] == pytest.approx(np.trace(final["confusion"]) / 10_000, abs=1e-6)
     assert summary["reference"]["accuracy"] > 0.9  # the evaluator reads real bar digits
+    # Variety within a digit: real training digits are about as varied as the test digits.
+    assert 0.8 < summary["reference"]["variety"] < 1.25
+    assert len(final["variety_per_digit"]) == 10 and final["variety"] > 0
 
 
 def test_sample_writes_images_in_unit_range_with_the_labels_asked_for(cgan_run, tmp_path):
@@ -172,6 +212,8 @@ def test_eval_scores_fresh_samples_per_digit(cgan_run):
     assert scores["samples"] == 70 and [sum(row) for row in scores["confusion"]] == [7] * 10
     table = runner.invoke(app, ["eval", str(cgan_run), "--per-digit", "7"])
     assert "Fréchet distance" in table.output and "asked for (rows)" in table.output
+    assert "variety within a digit" in table.output
+    assert scores["variety"] == pytest.approx(np.nanmean(scores["variety_per_digit"]), rel=1e-6)
 
 
 def test_label_on_a_run_that_cannot_take_one(tmp_path):
@@ -203,6 +245,7 @@ def test_the_evaluator_reads_real_digits_and_measures_distance():
     mean, cov = np.mean(features, axis=0), np.cov(np.asarray(features), rowvar=False)
     noise_distance = frechet_distance(mean, cov, evaluator.test_mean_F, evaluator.test_cov_FxF)
     assert evaluator.real_distance < noise_distance / 20, (evaluator.real_distance, noise_distance)
+    assert 0.9 < evaluator.real_variety < 1.1  # training digits vary within each digit as test digits do
 
 
 def test_an_mnist_run_resumed_matches_one_that_was_not(bar_mnist, tmp_path):

@@ -1,6 +1,6 @@
 """The named options against mode collapse: PacGAN packing, spectral normalisation, R1 penalty,
 data-dependent initialisation, the discriminator's own schedule, top-k generator updates, the
-binned noise code."""
+binned noise code, the mode-seeking term."""
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +10,7 @@ from flax import nnx
 
 from toygan.config import load_scenario
 from toygan.errors import ToyganError
-from toygan.losses import generator_loss
+from toygan.losses import generator_loss, mode_seeking_term
 from toygan.models import noise_bin
 from toygan.train import advance, make_trainer
 
@@ -58,17 +58,14 @@ def test_packing_makes_the_discriminator_judge_sets_of_points(tiny_overrides):
         ({"train.top_k": 1.5}, "train.top_k"),
         ({"train.top_k_decay": 0.0}, "train.top_k_decay"),
         ({"model.noise_bins": -1}, "model.noise_bins"),
+        ({"train.mode_seeking": -0.1}, "train.mode_seeking"),
+        ({"train.mode_seeking": 1.0, "model.pack": 2, "train.batch_size": 66}, "mode_seeking pairs"),
     ],
 )
 def test_bad_option_values_are_one_line_errors(overrides, message):
     with pytest.raises(ToyganError, match=message) as error:
         load_scenario("ring-8", overrides)
     assert "\n" not in str(error.value)
-
-
-def test_packing_a_conditional_model_is_refused():
-    with pytest.raises(ToyganError, match="unconditional"):
-        load_scenario("mnist-cgan", {"model.pack": 2})
 
 
 def test_spectral_norm_bounds_the_discriminators_slope(tiny_overrides):
@@ -185,3 +182,24 @@ def test_noise_bins_cut_the_latent_space_into_equal_probability_pieces(tiny_over
     x = np.asarray(trainer.generate(state, z))
     across, within = np.linalg.norm(x[1] - x[0]), np.linalg.norm(x[3] - x[2])
     assert across > 20 * within
+
+
+def test_mode_seeking_term_is_msgans_ratio_over_pairs_of_rows():
+    x = jnp.array([[0.0, 1.0], [1.0, 1.0], [2.0, 0.0], [2.0, 3.0]])
+    z = jnp.array([[0.0], [2.0], [1.0], [0.0]])
+    # Pairs (rows 0, 1) and (2, 3): mean |x_a - x_b| = (1 + 0 + 0 + 3) / 4, mean |z_a - z_b| = (2 + 1) / 2.
+    assert float(mode_seeking_term(x, z)) == pytest.approx(1 / (1.0 / 1.5 + 1e-5), rel=1e-6)
+    # Twice the spread between a pair's samples halves the term; identical samples make it huge.
+    assert float(mode_seeking_term(2 * x, z)) == pytest.approx(1 / (2.0 / 1.5 + 1e-5), rel=1e-6)
+    assert float(mode_seeking_term(jnp.repeat(x[:2], 2, axis=0), z)) > 1e4
+
+
+def test_mode_seeking_changes_the_generators_update_not_its_logged_loss(tiny_overrides):
+    _, plain, plain_log = _trained(tiny_overrides, steps=1)
+    _, seeking, seeking_log = _trained({**tiny_overrides, "train.mode_seeking": 1.0}, steps=1)
+    # The same batch and weights: the same discriminator step and the same logged G loss...
+    np.testing.assert_array_equal(plain_log.g_loss, seeking_log.g_loss)
+    np.testing.assert_array_equal(plain_log.d_loss, seeking_log.d_loss)
+    # ...but the generator's step follows the extra term.
+    moved = [float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(plain.g_params), jax.tree.leaves(seeking.g_params))]
+    assert max(moved) > 1e-5

@@ -69,6 +69,8 @@ class Evaluator:
     test_mean_F: np.ndarray
     test_cov_FxF: np.ndarray
     real_distance: float  # Fréchet distance of real training images to the real test images
+    test_spread_K: np.ndarray  # per digit: the spread of the real test images' features (see `class_spread`)
+    real_variety: float  # the real training images' spread per digit over the test images', mean over digits
 
     def logits_and_features(self, params: nnx.State, x_NxD: jax.Array) -> tuple[jax.Array, jax.Array]:
         return classify(self.graph, params, x_NxD)
@@ -98,6 +100,18 @@ def feature_moments(features_NxF: jax.Array) -> tuple[jax.Array, jax.Array]:
     mean_F = jnp.mean(features_NxF, axis=0)
     centred = features_NxF - mean_F[None, :]
     return mean_F, centred.T @ centred / (features_NxF.shape[0] - 1)
+
+
+def class_spread(features_NxF: jax.Array, group_N: jax.Array, n_groups: int = 10) -> jax.Array:
+    """Per group: the trace of the features' (unbiased) covariance over its members, i.e. their mean
+    squared distance from the group's mean feature, times n / (n - 1); jit-able (NaN for groups of
+    fewer than two)."""
+    member_NxK = jax.nn.one_hot(group_N, n_groups, dtype=features_NxF.dtype)
+    count_K = jnp.sum(member_NxK, axis=0)
+    mean_KxF = member_NxK.T @ features_NxF / jnp.maximum(count_K, 1)[:, None]
+    square_K = member_NxK.T @ jnp.sum(features_NxF**2, axis=1)
+    spread_K = (square_K - count_K * jnp.sum(mean_KxF**2, axis=1)) / (count_K - 1)
+    return jnp.where(count_K > 1, spread_K, jnp.nan)
 
 
 @partial(jax.jit, static_argnums=0)
@@ -175,6 +189,8 @@ def load_evaluator(data: MnistData, cache: Path | None = None, epochs: int = EPO
     test_mean, test_cov = (np.asarray(m) for m in feature_moments(jnp.asarray(test_features)))
     _, train_features = _batched_predict(graph, params, train.scaled()[:FD_SAMPLES])
     train_mean, train_cov = feature_moments(jnp.asarray(train_features))
+    test_spread_K = np.asarray(class_spread(jnp.asarray(test_features), jnp.asarray(test.labels_N)))
+    train_spread_K = np.asarray(class_spread(jnp.asarray(train_features), jnp.asarray(train.labels_N[:FD_SAMPLES])))
     return Evaluator(
         graph=graph,
         params=params,
@@ -182,4 +198,6 @@ def load_evaluator(data: MnistData, cache: Path | None = None, epochs: int = EPO
         test_mean_F=test_mean,
         test_cov_FxF=test_cov,
         real_distance=frechet_distance(train_mean, train_cov, test_mean, test_cov),
+        test_spread_K=test_spread_K,
+        real_variety=float(np.nanmean(train_spread_K / test_spread_K)),
     )

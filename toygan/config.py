@@ -56,7 +56,8 @@ class ModelConfig:
 
     Options against mode collapse, each off by default:
     - `pack` (PacGAN): the discriminator judges `pack` samples at once, concatenated into one input,
-      all real or all generated, so it can see a lack of variety that no single sample shows.
+      all real or all generated, so it can see a lack of variety that no single sample shows. In a
+      conditional model the samples of a pack share one label.
     - `spectral_norm` (SN-GAN): every discriminator weight matrix is divided by its largest
       singular value (one power-iteration step per call), which bounds D's Lipschitz constant.
     - `data_init`: the discriminator's first-layer units start with their boundaries through real
@@ -128,6 +129,9 @@ class TrainConfig:
     `top_k_decay` every 1,000 steps down to `top_k` (the logged G loss is over the kept fakes). The
     paper's case: the worst-scored fakes' gradients can push points away from their nearest mode. On
     grid-25 it did harm: those fakes sit on bridges between modes, and nothing pulls them off (README).
+    `mode_seeking` = lambda > 0 adds MSGAN's mode-seeking term (Mao et al. 2019) to the generator's
+    loss: lambda / (mean |G(z1) - G(z2)| / mean |z1 - z2| + 1e-5), over pairs of the batch that share
+    a label, so that different noise must give different samples (the logged G loss is without it).
     """
 
     steps: int = 5000
@@ -145,6 +149,7 @@ class TrainConfig:
     generator_ema: float = 0.0
     top_k: float = 1.0
     top_k_decay: float = 0.975
+    mode_seeking: float = 0.0
 
     def __post_init__(self):
         _require_positive(
@@ -164,6 +169,8 @@ class TrainConfig:
             raise ToyganError(f"train.top_k must be in (0, 1] (the share of fakes the generator learns from; 1 turns top-k off), got {self.top_k}")
         if not 0 < self.top_k_decay <= 1:
             raise ToyganError(f"train.top_k_decay must be in (0, 1] (the kept share's factor per 1,000 steps), got {self.top_k_decay}")
+        if not self.mode_seeking >= 0:
+            raise ToyganError(f"train.mode_seeking must be >= 0 (0 turns the mode-seeking term off), got {self.mode_seeking}")
 
     @property
     def discriminator_schedule(self) -> str:
@@ -253,13 +260,17 @@ class Scenario:
                 raise ToyganError("model.conditioning needs labelled data: use it with [mnist], or set it to \"none\"")
         if self.model.data_init and self.mixture is None:
             raise ToyganError("model.data_init is for [mixture] scenarios: set model.data_init = false")
-        if self.model.pack > 1:
-            if self.model.conditioning != "none":
-                raise ToyganError("model.pack > 1 is for unconditional models: set model.pack = 1 or model.conditioning = \"none\"")
-            if self.train.batch_size % self.model.pack:
-                raise ToyganError(
-                    f"train.batch_size ({self.train.batch_size}) must be a multiple of model.pack ({self.model.pack})"
-                )
+        if self.train.batch_size % self.label_run:
+            pairs = " times 2 (train.mode_seeking pairs samples)" if self.train.mode_seeking > 0 else ""
+            raise ToyganError(
+                f"train.batch_size ({self.train.batch_size}) must be a multiple of model.pack ({self.model.pack}){pairs}"
+            )
+
+    @property
+    def label_run(self) -> int:
+        """How many consecutive samples of a batch share one label: a pack's (PacGAN), times 2 for the
+        mode-seeking term's pairs."""
+        return self.model.pack * (2 if self.train.mode_seeking > 0 else 1)
 
     def to_toml(self) -> str:
         return tomli_w.dumps(dataclasses.asdict(self, dict_factory=lambda items: {k: v for k, v in items if v is not None}))

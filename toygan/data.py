@@ -37,7 +37,8 @@ class MixtureSource:
     def arrays(self) -> tuple:
         return ()
 
-    def draw(self, arrays: tuple, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+    def draw(self, arrays: tuple, key: jax.Array, n: int, group: int = 1) -> tuple[jax.Array, jax.Array]:
+        """`group` is for labelled data; unlabelled points have nothing to group by."""
         return self.mixture.sample(key, n), jnp.zeros((n,), jnp.int32)
 
 
@@ -50,18 +51,33 @@ class DigitSource:
     n_classes = N_DIGITS
 
     @functools.cached_property
-    def _device_arrays(self) -> tuple[jax.Array, jax.Array]:
+    def _device_arrays(self) -> tuple[jax.Array, ...]:
+        """Images (N, 784) uint8, labels (N,), the image indices ordered by label, and where each
+        label's run starts in that order and how long it is."""
         train = self.data.train
-        return jnp.asarray(train.images_NxHxW.reshape(len(train), -1)), jnp.asarray(train.labels_N, jnp.int32)
+        labels_N = np.asarray(train.labels_N, np.int32)
+        by_label_N = np.argsort(labels_N, kind="stable").astype(np.int32)
+        count_K = np.bincount(labels_N, minlength=N_DIGITS).astype(np.int32)
+        start_K = (np.cumsum(count_K) - count_K).astype(np.int32)
+        images_NxD = train.images_NxHxW.reshape(len(train), -1)
+        return tuple(jnp.asarray(a) for a in (images_NxD, labels_N, by_label_N, start_K, count_K))
 
-    def arrays(self) -> tuple[jax.Array, jax.Array]:
+    def arrays(self) -> tuple[jax.Array, ...]:
         return self._device_arrays
 
-    def draw(self, arrays: tuple, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
-        """A batch drawn uniformly with replacement, as the Keras CGAN does."""
-        images_NxD, labels_N = arrays
-        index_B = jax.random.randint(key, (n,), 0, images_NxD.shape[0])
-        return images_NxD[index_B].astype(jnp.float32) / 127.5 - 1.0, labels_N[index_B]
+    def draw(self, arrays: tuple, key: jax.Array, n: int, group: int = 1) -> tuple[jax.Array, jax.Array]:
+        """A batch drawn uniformly with replacement, as the Keras CGAN does. With `group` > 1, each
+        run of `group` consecutive images shares one label (for a packed conditional discriminator):
+        the run's first image is drawn uniformly, the others uniformly among the images of its label,
+        so that every image of the batch is still a uniform draw."""
+        images_NxD, labels_N, by_label_N, start_K, count_K = arrays
+        index_M = jax.random.randint(key, (n // group,), 0, images_NxD.shape[0])
+        if group > 1:
+            label_M = labels_N[index_M]
+            rank_MxR = jax.random.randint(jax.random.fold_in(key, 1), (n // group, group - 1), 0, count_K[label_M][:, None])
+            rest_MxR = by_label_N[start_K[label_M][:, None] + rank_MxR]
+            index_M = jnp.concatenate([index_M[:, None], rest_MxR], axis=1).reshape(-1)
+        return images_NxD[index_M].astype(jnp.float32) / 127.5 - 1.0, labels_N[index_M]
 
 
 def to_unit(x_NxD: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toygan.classifier import Evaluator, feature_moments, frechet_distance
+from toygan.classifier import Evaluator, class_spread, feature_moments, frechet_distance
 from toygan.data import N_DIGITS
 from toygan.metrics import reported
 from toygan.observe import all_finite
@@ -29,6 +29,7 @@ class DigitObservation(NamedTuple):
     confidence: jax.Array  # mean top softmax probability
     mean_F: jax.Array  # feature moments of the evaluation samples
     cov_FxF: jax.Array
+    spread_K: jax.Array  # per digit (asked for, or read as for unconditional runs): the features' spread
     finite: jax.Array
 
 
@@ -61,13 +62,15 @@ def observe_digits(
     shown_SxD = trainer.generate(state, z_SxZ, y_S)
     logits_ExK, features_ExF = evaluator.logits_and_features(classifier_params, fake_ExD)
     mean_F, cov_FxF = feature_moments(features_ExF)
+    predicted_E = jnp.argmax(logits_ExK, axis=1)
     return DigitObservation(
         shown_SxD=shown_SxD,
         requested_E=y_E,
-        predicted_E=jnp.argmax(logits_ExK, axis=1),
+        predicted_E=predicted_E,
         confidence=jnp.mean(jnp.max(jax.nn.softmax(logits_ExK), axis=1)),
         mean_F=mean_F,
         cov_FxF=cov_FxF,
+        spread_K=class_spread(features_ExF, y_E if trainer.conditional else predicted_E, N_DIGITS),
         finite=all_finite(state, fake_ExD, shown_SxD),
     )
 
@@ -105,6 +108,17 @@ def digit_metrics(obs: DigitObservation, evaluator: Evaluator, conditional: bool
     row.update({f"mass_{k}": reported(m) for k, m in enumerate(mass_K)})
     row["digits_captured"] = int(np.sum(captured_digits(row, conditional)))
     return row
+
+
+def digit_variety(obs: DigitObservation, evaluator: Evaluator) -> dict:
+    """How varied each digit's samples are, as a share of the real test images of that digit: the
+    spread of the evaluator's features within the digit (asked for, or read as for unconditional
+    runs) over the real one. 1 is as varied as real digits; a generator that draws each digit in
+    too few ways scores below. Also the mean over the digits."""
+    share_K = np.asarray(obs.spread_K, np.float64) / evaluator.test_spread_K
+    measured = share_K[np.isfinite(share_K)]  # a digit needs two samples for a spread
+    mean = np.mean(measured) if measured.size else float("nan")
+    return {"variety": reported(mean), "variety_per_digit": [reported(v) for v in share_K]}
 
 
 def captured_digits(row: dict, conditional: bool) -> np.ndarray:

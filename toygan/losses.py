@@ -27,3 +27,11 @@ def generator_loss(fake_logits_N: jax.Array, kind: str, keep: jax.Array | float 
     threshold = jnp.sort(fake_logits_N)[n - k]  # the k-th highest logit
     kept_N = fake_logits_N >= threshold
     return jnp.sum(jnp.where(kept_N, loss_N, 0.0)) / jnp.sum(kept_N)
+
+
+def mode_seeking_term(x_NxD: jax.Array, z_NxZ: jax.Array, epsilon: float = 1e-5) -> jax.Array:
+    """MSGAN's term (Mao et al. 2019), 1 / (mean |x_a - x_b| / mean |z_a - z_b| + epsilon), over the
+    pairs (a, b) of consecutive rows: small when different noise gives different samples."""
+    x_MxD, z_MxZ = x_NxD.reshape(-1, 2, x_NxD.shape[1]), z_NxZ.reshape(-1, 2, z_NxZ.shape[1])
+    ratio = jnp.mean(jnp.abs(x_MxD[:, 0] - x_MxD[:, 1])) / jnp.mean(jnp.abs(z_MxZ[:, 0] - z_MxZ[:, 1]))
+    return 1.0 / (ratio + epsilon)

@@ -21,6 +21,7 @@ from toygan.digits import (
     captured_digits,
     confusion,
     digit_metrics,
+    digit_variety,
     metrics_columns as digit_columns,
     observe_digits,
     requested_labels,
@@ -140,6 +141,7 @@ class DigitProbe:
         self.reference = {
             "frechet_distance": self.evaluator.real_distance,
             "accuracy": self.evaluator.test_accuracy,
+            "variety": self.evaluator.real_variety,
         }
 
     def observe(self, state: TrainState, z_ExZ=None, y_E=None):
@@ -180,6 +182,7 @@ class DigitProbe:
         obs = jax.device_get(self.observe(state, z_ExZ, requested_labels(self.trainer, n)))
         row = self.row(obs)
         row["samples"] = n
+        row.update(digit_variety(obs, self.evaluator))
         if self.conditional:
             row["confusion"] = confusion(obs).tolist()
         return row
@@ -193,6 +196,10 @@ class DigitProbe:
             worst = min(range(N_DIGITS), key=lambda k: final[f"acc_{k}"])
             table.add_row("worst digit", f"{worst}: {final[f'acc_{worst}']:.1%}", "")
         table.add_row("digits drawn", f"{final['digits_captured']} / 10", "10 / 10")
+        per_digit = final["variety_per_digit"]
+        least = min((k for k in range(N_DIGITS) if np.isfinite(per_digit[k])), key=lambda k: per_digit[k], default=None)
+        variety = "n/a (too few samples)" if least is None else f"{final['variety']:.0%} (least: {least}: {per_digit[least]:.0%})"
+        table.add_row("variety within a digit", variety, f"{self.reference['variety']:.0%} (train vs test)")
         table.add_row("mean confidence", f"{final['confidence']:.3f}", "")
         return table
 

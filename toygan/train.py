@@ -14,7 +14,7 @@ import optax
 from flax import nnx, struct
 
 from toygan.config import Scenario
-from toygan.losses import discriminator_loss, generator_loss
+from toygan.losses import discriminator_loss, generator_loss, mode_seeking_term
 from toygan.data import DigitSource, MixtureSource, make_source
 from toygan.mixture import GaussianMixture
 from toygan.models import make_discriminator, make_generator
@@ -141,12 +141,15 @@ class Trainer:
         step_key = jax.random.fold_in(state.train_key, state.step)
         d_key, g_key = jax.random.split(step_key)
 
+        pack, run = self.scenario.model.pack, self.scenario.label_run
+
         def fake_labels(key):
+            """Uniform labels, shared by runs of `run` samples: a pack's (a packed D gets one label per
+            pack), and the mode-seeking term's pairs."""
             if not self.conditional:
                 return jnp.zeros((batch,), jnp.int32)
-            return jax.random.randint(jax.random.fold_in(key, 0x1AB), (batch,), 0, self.source.n_classes)
-
-        pack = self.scenario.model.pack
+            labels_M = jax.random.randint(jax.random.fold_in(key, 0x1AB), (batch // run,), 0, self.source.n_classes)
+            return jnp.repeat(labels_M, run)
 
         def d_logits(d_params, d_stats, x_NxD, y_N, key):
             """Logits of N / pack sets: consecutive runs of `pack` rows, concatenated (PacGAN)."""
@@ -176,7 +179,7 @@ class Trainer:
             d_params, d_stats, d_opt = carry
             real_key, noise_key = jax.random.split(key)
             dropout_key = jax.random.fold_in(key, 0xD0)
-            real = self.source.draw(data, real_key, batch)
+            real = self.source.draw(data, real_key, batch, group=pack)
             fake_y_N = fake_labels(noise_key)
             fake_x_NxD, _ = _apply(
                 self.g_graph, state.g_params, state.g_stats, jax.random.normal(noise_key, noise_shape), fake_y_N,
@@ -198,9 +201,11 @@ class Trainer:
         def g_objective(g_params, z_NxZ, y_N, key):
             fake_NxD, g_stats = _apply(self.g_graph, g_params, state.g_stats, z_NxZ, y_N, train=True)
             logits_N, _ = d_logits(d_params, d_stats, fake_NxD, y_N, key)
-            return generator_loss(logits_N, train.generator_loss, keep), g_stats
+            loss = generator_loss(logits_N, train.generator_loss, keep)
+            seeking = train.mode_seeking * mode_seeking_term(fake_NxD, z_NxZ) if train.mode_seeking > 0 else 0.0
+            return loss + seeking, (g_stats, loss)
 
-        (g_loss, g_stats), grads = jax.value_and_grad(g_objective, has_aux=True)(
+        (_, (g_stats, g_loss)), grads = jax.value_and_grad(g_objective, has_aux=True)(
             state.g_params, jax.random.normal(g_key, noise_shape), fake_labels(g_key), jax.random.fold_in(g_key, 0xD0)
         )
         updates, g_opt = self.g_optimizer.update(grads, state.g_opt, state.g_params)
