@@ -71,13 +71,14 @@ class DigitSource:
         the run's first image is drawn uniformly, the others uniformly among the images of its label,
         so that every image of the batch is still a uniform draw."""
         images_NxD, labels_N, by_label_N, start_K, count_K = arrays
-        index_M = jax.random.randint(key, (n // group,), 0, images_NxD.shape[0])
+        first_M = jax.random.randint(key, (n // group,), 0, images_NxD.shape[0])
+        index_N = first_M
         if group > 1:
-            label_M = labels_N[index_M]
+            label_M = labels_N[first_M]
             rank_MxR = jax.random.randint(jax.random.fold_in(key, 1), (n // group, group - 1), 0, count_K[label_M][:, None])
             rest_MxR = by_label_N[start_K[label_M][:, None] + rank_MxR]
-            index_M = jnp.concatenate([index_M[:, None], rest_MxR], axis=1).reshape(-1)
-        return images_NxD[index_M].astype(jnp.float32) / 127.5 - 1.0, labels_N[index_M]
+            index_N = jnp.concatenate([first_M[:, None], rest_MxR], axis=1).reshape(-1)
+        return images_NxD[index_N].astype(jnp.float32) / 127.5 - 1.0, labels_N[index_N]
 
 
 def to_unit(x_NxD: np.ndarray) -> np.ndarray:
