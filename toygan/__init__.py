@@ -5,8 +5,11 @@
     points = result.sample(500)
 """
 
+from toygan import threefry
 from toygan.config import Scenario, list_scenarios, load_scenario
 from toygan.errors import ToyganError
 from toygan.runner import Run, load_run, run
+
+threefry.unroll_on_cpu()  # the same random numbers, drawn 3 to 7 times faster on the CPU
 
 __all__ = ["Run", "Scenario", "ToyganError", "list_scenarios", "load_run", "load_scenario", "run"]
