@@ -6,7 +6,8 @@ iteration writes its state to memory, with rotation amounts known only at run ti
 platforms JAX uses the same rounds unrolled. Registering that unrolled form for the CPU too gives
 bit-identical numbers 3 to 7 times faster (a 512 x 256 batch of normals: 1.50 against 0.48 ms,
 of raw bits: 1.29 against 0.17 ms). At the See_GANs setting (noise 256, batch 512) the draws took
-43% of a training step; now 18%, and the step trains 1.46x as fast. The change applies to the whole process and never changes a number, only the time.
+43% of a training step; now 18%, and the step trains 1.46x as fast. The change applies to the
+whole process and never changes a number, only the time.
 """
 
 from __future__ import annotations
