@@ -35,32 +35,12 @@ from pathlib import Path
 import jax
 import psutil
 
+from benchmarks.flops import matmul_flops
 from benchmarks.views import frames_per_second
 from benchmarks.worker import SEE_GANS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist" / "mnist.npz"
-
-
-def matmul_flops(size: int = 2048, repeats: int = 10) -> float:
-    """FLOP/s of a large float32 matrix product compiled by XLA: the machine's practical limit."""
-    a = jax.random.normal(jax.random.key(0), (size, size))
-    product = jax.jit(lambda a: a @ a)
-    product(a).block_until_ready()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        product(a).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return 2 * size**3 / best
-
-
-def step_flops(trainer, state) -> float:
-    """FLOPs of one training step, from XLA's cost analysis of the compiled step."""
-    compiled = jax.jit(trainer.train_step).lower(state, trainer.source.arrays()).compile()
-    analysis = compiled.cost_analysis()
-    analysis = analysis[0] if isinstance(analysis, list) else analysis
-    return float(analysis["flops"])
 
 
 def rate(side: str, setting: str, steps: int, data: Path | None) -> dict:

@@ -13,7 +13,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from benchmarks.__main__ import matmul_flops
+from benchmarks.flops import matmul_flops
 
 # (rows, inner, columns): the See_GANs and two-gaussians MLPs' forward products and backward ones,
 # then mnist-cgan's at batch 32, with a weight gradient's product over the batch.

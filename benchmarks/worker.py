@@ -32,7 +32,7 @@ def toygan_rate(setting: str, steps: int, data: str | None) -> dict:
     drawing its latent noise (threefry normals)."""
     import jax
 
-    from benchmarks.__main__ import step_flops
+    from benchmarks.flops import step_flops
     from toygan.config import load_scenario
     from toygan.train import advance, make_trainer, start
 
