@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from toygan.config import load_scenario
+from toygan.errors import ToyganError
 from toygan.losses import discriminator_loss, generator_loss
 from toygan.train import advance, make_trainer
 
@@ -88,6 +89,14 @@ def test_learning_rates_live_in_the_state_and_runs_share_one_trainer(tiny_overri
     assert moved["fast"] == pytest.approx(1e-2, rel=0.05)
 
 
+def check_average(trainer, before, decay):
+    """One step from `before`, checking that the average moved as avg <- decay avg + (1 - decay) weights."""
+    after, _ = advance(trainer, before, 1)
+    for avg, prev_avg, live in zip(*(jax.tree.leaves(t) for t in (after.g_avg_params, before.g_avg_params, after.g_params))):
+        np.testing.assert_allclose(avg, decay * prev_avg + (1 - decay) * live, rtol=1e-5, atol=1e-7)
+    return after
+
+
 def test_the_averaged_generator_is_what_is_shown_sampled_and_saved(tiny_overrides, tmp_path):
     from toygan import rundir
 
@@ -96,18 +105,12 @@ def test_the_averaged_generator_is_what_is_shown_sampled_and_saved(tiny_override
     key = jax.random.key(5)
     start_state = fresh(trainer, scenario, key)
 
-    def check_average(before, decay):
-        after, _ = advance(trainer, before, 1)
-        for avg, prev_avg, live in zip(*(jax.tree.leaves(t) for t in (after.g_avg_params, before.g_avg_params, after.g_params))):
-            np.testing.assert_allclose(avg, decay * prev_avg + (1 - decay) * live, rtol=1e-5, atol=1e-7)
-        return after
-
     # avg <- d avg + (1 - d) weights from the initial weights, d warming up as (1 + step) / (10 + step)...
     one, _ = advance(trainer, start_state, 1)
-    two = check_average(one, (1 + 1) / (10 + 1))
+    two = check_average(trainer, one, (1 + 1) / (10 + 1))
     # ...to the configured 0.9 (from step 81 on).
     state, _ = advance(trainer, two, 100)
-    state = check_average(state, 0.9)
+    state = check_average(trainer, state, 0.9)
     state, _ = advance(trainer, state, 100)
     z = trainer.view_noise(key)
     shown = trainer.generate(state, z)
@@ -124,6 +127,20 @@ def test_the_averaged_generator_is_what_is_shown_sampled_and_saved(tiny_override
     rundir.save_params(tmp_path, state)
     loaded = rundir.load_params(tmp_path, start_state)
     np.testing.assert_array_equal(trainer.generate(loaded, z), shown)
+
+
+def test_a_lower_average_power_warms_up_more_slowly(tiny_overrides):
+    # generator_ema_power = 3: the decay ramps as (1 + step) / (5 + step), so the average keeps more of
+    # the early weights (step t's about in proportion to t^3, against t^8 by default)...
+    overrides = {**tiny_overrides, "train.generator_ema": 0.99, "train.generator_ema_power": 3}
+    trainer = make_trainer(load_scenario("ring-8", overrides))
+    state, _ = advance(trainer, fresh(trainer, trainer.scenario, jax.random.key(1)), 40)
+    state = check_average(trainer, state, (1 + 40) / (5 + 40))
+    # ...until it reaches the cap (0.99 from step 395 on).
+    state, _ = advance(trainer, state, 400)
+    check_average(trainer, state, 0.99)
+    with pytest.raises(ToyganError, match="generator_ema_power"):
+        load_scenario("ring-8", {"train.generator_ema_power": -1})
 
 
 def test_averaged_generator_statistics_do_not_depend_on_chunking(tiny_overrides):

@@ -118,8 +118,12 @@ class TrainConfig:
     penalty on real data (Mescheder et al. 2018), r1_gamma / 2 * E ||grad_x logit D(x)||^2, to the
     discriminator's loss: D stays flat on the data, which damps the oscillation around it.
     `generator_ema` > 0 keeps an exponential moving average of the generator's weights with that
-    decay (e.g. 0.999, about the last 1,000 steps; warmed up as min(decay, (1 + step) / (10 + step))
-    so that early frames keep up); the average is what frames, metrics, `sample` and `eval` use.
+    decay (e.g. 0.999, about the last 1,000 steps); the average is what frames, metrics, `sample`
+    and `eval` use. The decay is warmed up as min(generator_ema, (1 + step) / (p + 2 + step)), p =
+    `generator_ema_power`, so that early frames keep up: until the cap binds, the average weighs
+    step t's weights about in proportion to t^p (a power-function average, Karras et al. 2024),
+    centred on step * (p + 1) / (p + 2). The default p = 8 is TensorFlow's warm-up, (1 + step) /
+    (10 + step); a lower p averages over a longer stretch of the run.
     Its batch-norm statistics are re-estimated after every frame's chunk of steps from 64 fresh
     training-mode batches ("precise BN"), since running averages of the live generator's statistics
     do not fit averaged weights. A checkpoint is written at the first frame at or after every
@@ -147,6 +151,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     r1_gamma: float = 0.0
     generator_ema: float = 0.0
+    generator_ema_power: float = 8.0
     top_k: float = 1.0
     top_k_decay: float = 0.975
     mode_seeking: float = 0.0
@@ -163,6 +168,10 @@ class TrainConfig:
         _require_choice("train", self, "discriminator_lr_schedule", ("same", *LR_SCHEDULES))
         if not 0 <= self.generator_ema < 1:
             raise ToyganError(f"train.generator_ema must be in [0, 1) (0 turns the average off), got {self.generator_ema}")
+        if not self.generator_ema_power >= 0:
+            raise ToyganError(
+                f"train.generator_ema_power must be >= 0 (the average weighs step t as t^power), got {self.generator_ema_power}"
+            )
         if not self.r1_gamma >= 0:
             raise ToyganError(f"train.r1_gamma must be >= 0 (0 turns the gradient penalty off), got {self.r1_gamma}")
         if not 0 < self.top_k <= 1:

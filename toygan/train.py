@@ -211,9 +211,11 @@ class Trainer:
         updates, g_opt = self.g_optimizer.update(grads, state.g_opt, state.g_params)
         g_params = optax.apply_updates(state.g_params, updates)
         if self.averaged:
-            # Warmed up as TensorFlow's ExponentialMovingAverage(num_updates) is: the decay grows as
-            # (1 + step) / (10 + step) up to generator_ema, so early frames do not lag behind G.
-            decay = jnp.minimum(train.generator_ema, (1.0 + state.step) / (10.0 + state.step))
+            # Warmed up, so that early frames do not lag behind G: the decay grows as (1 + step) /
+            # (power + 2 + step) up to generator_ema (power 8 is TensorFlow's ExponentialMovingAverage
+            # with num_updates); meanwhile step t's weights count about in proportion to t^power.
+            power = train.generator_ema_power
+            decay = jnp.minimum(train.generator_ema, (1.0 + state.step) / (power + 2.0 + state.step))
             g_avg_params = optax.incremental_update(g_params, state.g_avg_params, 1 - decay)
         new_state = state.replace(
             step=state.step + 1,
