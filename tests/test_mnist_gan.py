@@ -11,7 +11,7 @@ import pytest
 from flax import nnx
 from typer.testing import CliRunner
 
-from toygan.classifier import class_spread, frechet_distance, load_evaluator
+from toygan.classifier import FD_SAMPLES, class_spread, frechet_distance, load_evaluator
 from toygan.cli import app
 from toygan.config import load_scenario
 from toygan.digits import shown_labels
@@ -240,10 +240,11 @@ def test_the_evaluator_reads_real_digits_and_measures_distance():
     evaluator = load_evaluator(data)
     assert evaluator.test_accuracy >= 0.97, evaluator.test_accuracy
     # Real training images are close to the test images in feature space; noise images are far away.
+    read_N, real_distance = evaluator.read(data.train.scaled()[:FD_SAMPLES])
+    assert real_distance == pytest.approx(evaluator.real_distance, rel=1e-4)  # the reference, by either route
+    assert np.mean(read_N == data.train.labels_N[:FD_SAMPLES]) >= 0.97
     noise = np.random.default_rng(0).uniform(-1, 1, (2000, 784)).astype(np.float32)
-    features = evaluator.logits_and_features(evaluator.params, jnp.asarray(noise))[1]
-    mean, cov = np.mean(features, axis=0), np.cov(np.asarray(features), rowvar=False)
-    noise_distance = frechet_distance(mean, cov, evaluator.test_mean_F, evaluator.test_cov_FxF)
+    noise_distance = evaluator.read(noise)[1]
     assert evaluator.real_distance < noise_distance / 20, (evaluator.real_distance, noise_distance)
     assert 0.9 < evaluator.real_variety < 1.1  # training digits vary within each digit as test digits do
 

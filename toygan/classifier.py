@@ -75,6 +75,13 @@ class Evaluator:
     def logits_and_features(self, params: nnx.State, x_NxD: jax.Array) -> tuple[jax.Array, jax.Array]:
         return classify(self.graph, params, x_NxD)
 
+    def read(self, x_NxD: np.ndarray) -> tuple[np.ndarray, float]:
+        """The digit read in each image (pixels in [-1, 1]), and the images' Fréchet distance to the real
+        test images."""
+        predicted_N, features_NxF = _batched_predict(self.graph, self.params, x_NxD)
+        mean_F, cov_FxF = feature_moments(jnp.asarray(features_NxF))
+        return predicted_N, frechet_distance(mean_F, cov_FxF, self.test_mean_F, self.test_cov_FxF)
+
 
 def classify(graph: nnx.GraphDef, params: nnx.State, x_NxD: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Logits (N, 10) and features (N, 128) of images with pixels in [-1, 1]; jit-able."""
