@@ -51,6 +51,8 @@ def scale(data_path: str | None) -> list[dict]:
     evaluator = load_evaluator(data, announce=print)
     train = data.train.scaled()
     labels = data.train.labels_N
+    if len(train) < FD_SAMPLES + 2:
+        raise SystemExit(f"the scale needs more than {FD_SAMPLES:,} training images, {data_path or 'the cache'} holds {len(train):,}")
     first, second = slice(0, FD_SAMPLES), slice(FD_SAMPLES, 2 * FD_SAMPLES)
     sample, sample_labels = train[second], labels[second]
     rng = np.random.default_rng(0)
