@@ -66,8 +66,9 @@ def scale(data_path: str | None) -> list[dict]:
     results = []
     for name, images, truth in rows:
         predicted, distance = evaluator.read(images)
-        results.append({"images": name, "frechet_distance": distance, "accuracy": float(np.mean(predicted == truth))})
-        print(f"{distance:8.2f}  {np.mean(predicted == truth):7.2%}  {name}", flush=True)
+        accuracy = float(np.mean(predicted == truth))
+        results.append({"images": name, "frechet_distance": distance, "accuracy": accuracy})
+        print(f"{distance:8.2f}  {accuracy:7.2%}  {name}", flush=True)
     return results
 
 
