@@ -57,7 +57,7 @@ def scale(data_path: str | None) -> list[dict]:
     sample, sample_labels = train[second], labels[second]
     rng = np.random.default_rng(0)
     rows = [
-        ("real training images, the first 10,000 (toygan eval's reference)", train[first], labels[first]),
+        (f"real training images, the first {FD_SAMPLES:,} (toygan eval's reference)", train[first], labels[first]),
         (f"real training images, the next {len(sample):,}", sample, sample_labels),
         ("the same, each moved by up to 1 pixel each way", jitter(sample, rng), sample_labels),
         *((f"the same, pixel noise {s}", noisy(sample, rng, s), sample_labels) for s in (0.05, 0.1, 0.2)),
