@@ -203,3 +203,18 @@ def test_mode_seeking_changes_the_generators_update_not_its_logged_loss(tiny_ove
     # ...but the generator's step follows the extra term.
     moved = [float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(plain.g_params), jax.tree.leaves(seeking.g_params))]
     assert max(moved) > 1e-5
+
+
+def test_the_generators_step_can_see_the_discriminator_without_its_dropout(tiny_overrides):
+    overrides = {**tiny_overrides, "model.discriminator_dropout": [0.5, 0.5]}
+    trainer, state, log = _trained({**overrides, "train.generator_step_dropout": False}, steps=1)
+    _, _, thinned_log = _trained(overrides, steps=1)
+    # D's own step keeps its dropout either way.
+    np.testing.assert_array_equal(log.d_loss, thinned_log.d_loss)
+    # G's loss is that of the updated D in full (no dropout) on the step's fakes, made by the first G.
+    first = trainer.init(jax.random.key(0), 2e-4, 2e-4)
+    g_key = jax.random.split(jax.random.fold_in(first.train_key, 0))[1]
+    fakes = trainer.generate(first, jax.random.normal(g_key, (trainer.scenario.train.batch_size, trainer.scenario.model.noise_dim)))
+    full_loss = generator_loss(trainer.logits(state, fakes), "non-saturating")
+    np.testing.assert_allclose(log.g_loss[0], full_loss, rtol=1e-5)
+    assert abs(float(thinned_log.g_loss[0]) - float(full_loss)) > 1e-3  # with the dropout, a thinned D

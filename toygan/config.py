@@ -136,6 +136,9 @@ class TrainConfig:
     `mode_seeking` = lambda > 0 adds MSGAN's mode-seeking term (Mao et al. 2019) to the generator's
     loss: lambda / (mean |G(z1) - G(z2)| / mean |z1 - z2| + 1e-5), over pairs of the batch that share
     a label, so that different noise must give different samples (the logged G loss is without it).
+    `generator_step_dropout = false` shows the generator's step the discriminator without its dropout
+    (D still trains with it, as set by `model.discriminator_dropout`): G then follows the whole D,
+    not a randomly thinned copy of it that changes every step.
     """
 
     steps: int = 5000
@@ -155,6 +158,7 @@ class TrainConfig:
     top_k: float = 1.0
     top_k_decay: float = 0.975
     mode_seeking: float = 0.0
+    generator_step_dropout: bool = True
 
     def __post_init__(self):
         _require_positive(

@@ -104,7 +104,8 @@ class MLP(nnx.Module):
         return x_NxI @ kernel[:n_in] + linear.bias[...][None] + kernel[n_in:][bin_N] * jnp.sqrt(noise_dim)
 
     def __call__(self, x_NxI: jax.Array, y_N: jax.Array, *, train: bool = False, key: jax.Array | None = None):
-        """`y_N` (int labels) is used only by conditional models; `key` drives dropout when `train`."""
+        """`y_N` (int labels) is used only by conditional models; `key` drives dropout when `train`
+        (without a key, no dropout)."""
         noise_dim = x_NxI.shape[1]
         bin_N = noise_bin(x_NxI[:, 0], self.input_bins) if self.input_bins else None
         if self.conditioning == "embedding":
@@ -121,7 +122,7 @@ class MLP(nnx.Module):
                 x_NxI = self.norms[i](x_NxI, use_running_average=not train)
             if i < len(self.dropouts) and self.dropouts[i].rate > 0:
                 drop_key = None if key is None else jax.random.fold_in(key, i)
-                x_NxI = self.dropouts[i](x_NxI, deterministic=not train, rngs=drop_key)
+                x_NxI = self.dropouts[i](x_NxI, deterministic=not train or key is None, rngs=drop_key)
         x_NxI = self._dense(len(self.layers) - 1, x_NxI, train)
         return jnp.tanh(x_NxI) if self.output == "tanh" else x_NxI
 

@@ -200,7 +200,7 @@ class Trainer:
 
         def g_objective(g_params, z_NxZ, y_N, key):
             fake_NxD, g_stats = _apply(self.g_graph, g_params, state.g_stats, z_NxZ, y_N, train=True)
-            logits_N, _ = d_logits(d_params, d_stats, fake_NxD, y_N, key)
+            logits_N, _ = d_logits(d_params, d_stats, fake_NxD, y_N, key if train.generator_step_dropout else None)
             loss = generator_loss(logits_N, train.generator_loss, keep)
             seeking = train.mode_seeking * mode_seeking_term(fake_NxD, z_NxZ) if train.mode_seeking > 0 else 0.0
             return loss + seeking, (g_stats, loss)
