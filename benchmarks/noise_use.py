@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 from flax import nnx
 
+from toygan.data import N_DIGITS
 from toygan.models import MLP
-from toygan.runner import Run, load_run
-
-N_DIGITS = 10
+from toygan.runner import load_run
 
 
 def participation_ratio(weights_KxI: np.ndarray) -> np.ndarray:
@@ -40,29 +39,24 @@ def noise_weights(generator: MLP, noise_dim: int) -> np.ndarray:
     return row_norms_I[None, :]
 
 
-def shown_generator(run: Run) -> MLP:
-    """The run's generator as its frames, `sample` and `eval` show it (the average, if the run keeps one)."""
-    trainer, state = run.trainer, run.state
-    params, stats = (state.g_avg_params, state.g_avg_stats) if trainer.averaged else (state.g_params, state.g_stats)
-    return nnx.merge(trainer.g_graph, params, stats)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="MNIST run folders (mnist-cgan, mnist-cgan-onehot, mnist-gan)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    table = {}
+    table, sizes = {}, {}
     for run_dir in args.runs:
         run = load_run(run_dir)
-        weights = noise_weights(shown_generator(run), run.scenario.model.noise_dim)
-        table[str(run_dir)] = participation_ratio(weights).round(1).tolist()
-    print(f"effective noise dimensions per digit, of {weights.shape[1]}")
-    print("| run | " + " | ".join(str(d) for d in range(N_DIGITS)) + " |")
+        # The generator as its frames, `sample` and `eval` show it (the average, if the run keeps one).
+        generator = nnx.merge(run.trainer.g_graph, *run.trainer.shown_generator(run.state))
+        sizes[str(run_dir)] = run.scenario.model.noise_dim
+        table[str(run_dir)] = participation_ratio(noise_weights(generator, sizes[str(run_dir)])).round(1).tolist()
+    print("effective noise dimensions per digit")
+    print("| run (noise size) | " + " | ".join(str(d) for d in range(N_DIGITS)) + " |")
     print("| --- " * (N_DIGITS + 1) + "|")
     for run_dir, ratios in table.items():
         cells = ratios * N_DIGITS if len(ratios) == 1 else ratios  # one figure serves every digit
-        print(f"| {run_dir} | " + " | ".join(f"{r:.1f}" for r in cells) + " |")
+        print(f"| {run_dir} ({sizes[run_dir]}) | " + " | ".join(f"{r:.1f}" for r in cells) + " |")
     if args.json:
         args.json.write_text(json.dumps(table, indent=1))
 

@@ -109,7 +109,8 @@ class Trainer:
         """Whether frames, metrics and samples come from the moving average of the generator."""
         return self.scenario.train.generator_ema > 0
 
-    def _shown_generator(self, state: TrainState) -> tuple[nnx.State, nnx.State]:
+    def shown_generator(self, state: TrainState) -> tuple[nnx.State, nnx.State]:
+        """The generator's weights and statistics that frames, metrics, `sample` and `eval` use."""
         return (state.g_avg_params, state.g_avg_stats) if self.averaged else (state.g_params, state.g_stats)
 
     def _networks(self, g_key: jax.Array, d_key: jax.Array):
@@ -124,7 +125,7 @@ class Trainer:
     def generate(self, state: TrainState, z_NxZ: jax.Array, y_N: jax.Array | None = None) -> jax.Array:
         """Samples for noise `z_NxZ` (and labels `y_N`, for conditional models), in inference mode."""
         y_N = jnp.zeros(z_NxZ.shape[:1], jnp.int32) if y_N is None else y_N
-        return _apply(self.g_graph, *self._shown_generator(state), z_NxZ, y_N, train=False)[0]
+        return _apply(self.g_graph, *self.shown_generator(state), z_NxZ, y_N, train=False)[0]
 
     def logits(self, state: TrainState, x_NxD: jax.Array, y_N: jax.Array | None = None) -> jax.Array:
         """Discriminator logits in inference mode (no dropout); D(x) = sigmoid(logit)."""
