@@ -19,6 +19,7 @@ from toygan.errors import ToyganError
 from toygan.mnist import load_mnist
 from toygan.train import advance, make_trainer, start
 
+from conftest import bar_digits
 from test_mnist_data import SHARED, needs_real_mnist
 
 runner = CliRunner()
@@ -119,6 +120,39 @@ def test_a_packed_conditional_discriminator_judges_packs_of_one_digit(bar_mnist)
     assert trainer.logits(state, x_NxD[:6], y_N[:6]).shape == (6,)
 
 
+def test_fake_labels_can_follow_the_training_data(tmp_path):
+    """With train.fake_labels = "data", G is asked only for digits the training set holds, and D sees
+    fakes only with those labels: here only threes, so the other digits' embedding rows never move."""
+    images, _ = bar_digits(300, 0)
+    threes = np.full(len(images), 3, np.uint8)
+    path = tmp_path / "threes.npz"
+    np.savez(path, x_train=images, y_train=threes, x_test=images[:50], y_test=threes[:50])
+
+    def moved_rows(fake_labels):
+        scenario = load_scenario("mnist-cgan", {**TINY, "mnist.path": str(path), "train.fake_labels": fake_labels})
+        trainer = make_trainer(scenario)
+        first = start(trainer, scenario)
+        state, _ = advance(trainer, first, 20)
+        rows = lambda params: np.asarray(params["embedding"]["embedding"][...])
+        return [
+            np.flatnonzero(np.abs(rows(getattr(state, net)) - rows(getattr(first, net))).max(axis=1) > 0)
+            for net in ("g_params", "d_params")
+        ]
+
+    g_moved, d_moved = moved_rows("data")
+    assert list(g_moved) == [3] and list(d_moved) == [3]
+    g_moved, d_moved = moved_rows("uniform")  # asked for every digit: all ten rows learn
+    assert len(g_moved) == 10 and len(d_moved) == 10
+
+
+def test_draw_labels_gives_the_labels_of_the_same_draw(bar_mnist):
+    trainer = make_trainer(load_scenario("mnist-cgan", {**TINY, "mnist.path": str(bar_mnist)}))
+    arrays = trainer.source.arrays()
+    for group in (1, 4):
+        _, y_N = trainer.source.draw(arrays, jax.random.key(5), 64, group=group)
+        np.testing.assert_array_equal(trainer.source.draw_labels(arrays, jax.random.key(5), 64, group=group), y_N)
+
+
 def test_the_grid_shows_ten_digits_or_one_chosen_digit(bar_mnist):
     for digit, expected in ((-1, np.tile(np.arange(10), 2)), (7, np.full(20, 7))):
         scenario = load_scenario("mnist-cgan", {**TINY, "mnist.path": str(bar_mnist), "view.digit": digit})
@@ -158,6 +192,21 @@ def cgan_run(bar_mnist, tmp_path_factory):
     result = runner.invoke(app, ["run", "mnist-cgan", "--data", str(bar_mnist), "--no-live", "--out", str(out), *TINY_ARGS])
     assert result.exit_code == 0, result.output
     return out
+
+
+def test_the_run_keeps_its_generator_with_settled_batch_statistics(cgan_run):
+    from toygan import rundir
+    from toygan.runner import load_run
+    from toygan.train import settle
+
+    run = load_run(cgan_run)
+    last, _ = rundir.load_checkpoint(cgan_run, start(run.trainer, run.scenario))
+    assert int(last.step) == 200
+    settled = settle(run.trainer, last)
+    for saved, expected in zip(jax.tree.leaves(run.state.g_avg_stats), jax.tree.leaves(settled.g_avg_stats)):
+        np.testing.assert_array_equal(saved, expected)
+    changed = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(last.g_avg_stats), jax.tree.leaves(settled.g_avg_stats))]
+    assert any(changed), "the saved statistics are the last frame's, not re-estimated"
 
 
 def test_an_mnist_run_writes_digit_frames_and_evaluator_metrics(cgan_run):

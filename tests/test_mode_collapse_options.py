@@ -60,6 +60,8 @@ def test_packing_makes_the_discriminator_judge_sets_of_points(tiny_overrides):
         ({"model.noise_bins": -1}, "model.noise_bins"),
         ({"train.mode_seeking": -0.1}, "train.mode_seeking"),
         ({"train.mode_seeking": 1.0, "model.pack": 2, "train.batch_size": 66}, "mode_seeking pairs"),
+        ({"train.fake_labels": "real"}, "train.fake_labels"),
+        ({"train.fake_labels": "data"}, "is for conditional runs"),
     ],
 )
 def test_bad_option_values_are_one_line_errors(overrides, message):

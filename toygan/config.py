@@ -18,6 +18,7 @@ from toygan.errors import ToyganError
 from toygan.mixture import GaussianMixture
 
 GENERATOR_LOSSES = ("non-saturating", "minimax")
+FAKE_LABELS = ("uniform", "data")
 LR_SCHEDULES = ("constant", "cosine")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
 OUTPUTS = ("linear", "tanh")
@@ -126,7 +127,8 @@ class TrainConfig:
     (10 + step); a lower p averages over a longer stretch of the run.
     Its batch-norm statistics are re-estimated after every frame's chunk of steps from 64 fresh
     training-mode batches ("precise BN"), since running averages of the live generator's statistics
-    do not fit averaged weights. A checkpoint is written at the first frame at or after every
+    do not fit averaged weights; at the end of the run, from 4,096 batches, for the kept generator
+    (`toygan.train.settle`). A checkpoint is written at the first frame at or after every
     `checkpoint_every` steps, and at the end.
     `top_k` < 1 turns on top-k generator updates (Sinha et al. 2020): the generator's loss keeps only
     the fakes the discriminator scores most real, a share that starts at 1 and shrinks by the factor
@@ -139,6 +141,11 @@ class TrainConfig:
     `generator_step_dropout = false` shows the generator's step the discriminator without its dropout
     (D still trains with it, as set by `model.discriminator_dropout`): G then follows the whole D,
     not a randomly thinned copy of it that changes every step.
+    `fake_labels` picks the labels a conditional generator is asked for in training: "uniform" (each
+    digit equally often, as the Keras CGAN does) or "data" (in the training set's proportions: in D's
+    step the fakes take the real batch's own labels, in G's step labels are drawn from the training
+    set's). With "data", D cannot tell real from fake by the label alone; with "uniform" it can, a
+    little, where the training set's digits are not evenly spread (MNIST's: 8.9% fives to 11.4% ones).
     """
 
     steps: int = 5000
@@ -159,6 +166,7 @@ class TrainConfig:
     top_k_decay: float = 0.975
     mode_seeking: float = 0.0
     generator_step_dropout: bool = True
+    fake_labels: str = "uniform"
 
     def __post_init__(self):
         _require_positive(
@@ -168,6 +176,7 @@ class TrainConfig:
             if not 0 <= getattr(self, name) < 1:
                 raise ToyganError(f"train.{name} must be in [0, 1), got {getattr(self, name)}")
         _require_choice("train", self, "generator_loss", GENERATOR_LOSSES)
+        _require_choice("train", self, "fake_labels", FAKE_LABELS)
         _require_choice("train", self, "lr_schedule", LR_SCHEDULES)
         _require_choice("train", self, "discriminator_lr_schedule", ("same", *LR_SCHEDULES))
         if not 0 <= self.generator_ema < 1:
@@ -271,6 +280,10 @@ class Scenario:
             self.mixture.build()
             if self.model.conditioning != "none":
                 raise ToyganError("model.conditioning needs labelled data: use it with [mnist], or set it to \"none\"")
+        if self.train.fake_labels == "data" and self.model.conditioning == "none":
+            raise ToyganError(
+                'train.fake_labels = "data" is for conditional runs: set model.conditioning, or leave train.fake_labels "uniform"'
+            )
         if self.model.data_init and self.mixture is None:
             raise ToyganError("model.data_init is for [mixture] scenarios: set model.data_init = false")
         if self.train.batch_size % self.label_run:

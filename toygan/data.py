@@ -65,20 +65,29 @@ class DigitSource:
     def arrays(self) -> tuple[jax.Array, ...]:
         return self._device_arrays
 
+    def _indices(self, arrays: tuple, key: jax.Array, n: int, group: int) -> jax.Array:
+        """The training images of a `draw` (see there)."""
+        images_NxD, labels_N, by_label_N, start_K, count_K = arrays
+        first_M = jax.random.randint(key, (n // group,), 0, images_NxD.shape[0])
+        if group == 1:
+            return first_M
+        label_M = labels_N[first_M]
+        rank_MxR = jax.random.randint(jax.random.fold_in(key, 1), (n // group, group - 1), 0, count_K[label_M][:, None])
+        rest_MxR = by_label_N[start_K[label_M][:, None] + rank_MxR]
+        return jnp.concatenate([first_M[:, None], rest_MxR], axis=1).reshape(-1)
+
     def draw(self, arrays: tuple, key: jax.Array, n: int, group: int = 1) -> tuple[jax.Array, jax.Array]:
         """A batch drawn uniformly with replacement, as the Keras CGAN does. With `group` > 1, each
         run of `group` consecutive images shares one label (for a packed conditional discriminator):
         the run's first image is drawn uniformly, the others uniformly among the images of its label,
         so that every image of the batch is still a uniform draw."""
-        images_NxD, labels_N, by_label_N, start_K, count_K = arrays
-        first_M = jax.random.randint(key, (n // group,), 0, images_NxD.shape[0])
-        index_N = first_M
-        if group > 1:
-            label_M = labels_N[first_M]
-            rank_MxR = jax.random.randint(jax.random.fold_in(key, 1), (n // group, group - 1), 0, count_K[label_M][:, None])
-            rest_MxR = by_label_N[start_K[label_M][:, None] + rank_MxR]
-            index_N = jnp.concatenate([first_M[:, None], rest_MxR], axis=1).reshape(-1)
-        return images_NxD[index_N].astype(jnp.float32) / 127.5 - 1.0, labels_N[index_N]
+        index_N = self._indices(arrays, key, n, group)
+        return arrays[0][index_N].astype(jnp.float32) / 127.5 - 1.0, arrays[1][index_N]
+
+    def draw_labels(self, arrays: tuple, key: jax.Array, n: int, group: int = 1) -> jax.Array:
+        """The labels of `draw(arrays, key, n, group)`, without the images: digits in the training
+        set's proportions."""
+        return arrays[1][self._indices(arrays, key, n, group)]
 
 
 def to_unit(x_NxD: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ from toygan.digits import requested_labels
 from toygan.metrics import reported
 from toygan.probes import DigitProbe, MixtureProbe, make_probe
 from toygan.report import write_report
-from toygan.train import TrainState, Trainer, advance, make_trainer, start
+from toygan.train import TrainState, Trainer, advance, make_trainer, settle, start
 
 Probe = MixtureProbe | DigitProbe
 
@@ -326,10 +326,11 @@ def _drive(
         if interrupted and not watchdog.diverged:
             checkpoint_now(last_good)
 
-    final = probe.final(last_good)
-    rundir.save_params(run_dir, last_good)
+    kept = settle(trainer, last_good)
+    final = probe.final(kept)
+    rundir.save_params(run_dir, kept)
     rundir.write_atomic(run_dir / rundir.FINAL_PNG, png_bytes(frame))
-    summary = {"step": int(last_good.step), "final": final, "reference": probe.reference, "warnings": all_warnings}
+    summary = {"step": int(kept.step), "final": final, "reference": probe.reference, "warnings": all_warnings}
     rundir.write_atomic(run_dir / rundir.SUMMARY_FILE, json.dumps(summary, indent=2).encode())
     write_report(run_dir / rundir.REPORT_FILE, history, probe.curves, frame, config.name)
     display.close()
@@ -346,7 +347,7 @@ def _drive(
             f"saved: continue with `toygan resume {run_dir}`"
         )
     console.print(f"done in {elapsed:.1f}s ({(train_cfg.steps - start) / elapsed:,.0f} steps/s): {run_dir / rundir.GIF_FILE}")
-    return Run(run_dir, config, trainer, state)
+    return Run(run_dir, config, trainer, kept)
 
 
 def load_run(run_dir: str | Path) -> Run:
