@@ -61,6 +61,7 @@ def test_the_networks_follow_the_keras_cgan_and_gan_designs(bar_mnist):
     assert kernels(g) == [(100, 256), (256, 512), (512, 1024), (1024, 784)]
     assert kernels(d) == [(784, 1024), (1024, 512), (512, 256), (256, 1)]
     assert [drop.rate for drop in d.dropouts] == [0.3, 0.3, 0.3] and not trainer.conditional
+    assert [norm.momentum for norm in g.norms] == [0.8, 0.8, 0.8] and len(d.norms) == 0
 
 
 def bar_read_as(images_NxD):
