@@ -53,6 +53,7 @@ def test_packing_makes_the_discriminator_judge_sets_of_points(tiny_overrides):
         ({"model.pack": 3, "train.batch_size": 64}, "multiple of model.pack"),
         ({"model.pack": 0}, "model.pack"),
         ({"train.r1_gamma": -1.0}, "train.r1_gamma"),
+        ({"train.r1_every": 0}, "train.r1_every"),
         ({"train.discriminator_lr_schedule": "linear"}, "train.discriminator_lr_schedule"),
         ({"train.top_k": 0.0}, "train.top_k"),
         ({"train.top_k": 1.5}, "train.top_k"),
@@ -89,6 +90,34 @@ def test_r1_penalty_flattens_the_discriminator_on_the_data(tiny_overrides):
     steep = _logit_gradient_norms(trainer, state, real)
     assert np.mean(flat**2) < 0.25 * np.mean(steep**2)
     assert np.all(np.isfinite(np.asarray(log.d_loss)))
+
+
+def test_lazy_r1_is_the_penalty_k_times_over_in_every_kth_step(tiny_overrides):
+    """`train.r1_every = 4`: step 0's discriminator update is that of R1 with 4 times the weight,
+    steps 1 to 3's are those without R1."""
+
+    def trainer_with(gamma, every=1):
+        scenario = load_scenario("ring-8", {**PLAIN, **tiny_overrides, "train.r1_gamma": gamma, "train.r1_every": every})
+        return make_trainer(scenario), scenario.train
+
+    lazy, train = trainer_with(10.0, every=4)
+    start = lazy.init(jax.random.key(0), train.lr_generator, train.lr_discriminator)
+    first, _ = advance(lazy, start, 1)
+    second, _ = advance(lazy, first, 1)
+    heavy_first, _ = advance(trainer_with(40.0)[0], start, 1)
+    plain_trainer = trainer_with(0.0)[0]
+    plain_first, _ = advance(plain_trainer, start, 1)
+    plain_second, _ = advance(plain_trainer, first, 1)
+
+    def d_leaves(state):
+        return [np.asarray(leaf) for leaf in jax.tree.leaves(state.d_params)]
+
+    for got, want in zip(d_leaves(first), d_leaves(heavy_first)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    for got, want in zip(d_leaves(second), d_leaves(plain_second)):
+        np.testing.assert_array_equal(got, want)
+    # The penalty did act in step 0: without it, D moves elsewhere.
+    assert any(not np.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(d_leaves(first), d_leaves(plain_first)))
 
 
 def _first_layer_sign_changes(overrides):
