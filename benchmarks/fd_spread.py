@@ -1,6 +1,6 @@
 """How much a Fréchet distance moves with the samples drawn: generated digits, and real ones.
 
-    python -m benchmarks.fd_spread RUN_DIR [RUN_DIR ...] [--draws 10] [--json out.json]
+    python -m benchmarks.fd_spread RUN_DIR [RUN_DIR ...] [--settle] [--draws 10] [--json out.json]
 
 `toygan eval` scores 10,000 generated digits drawn with one fixed key per run; the distance of another
 10,000 from the same generator differs. For each MNIST run this prints `toygan eval`'s distance and
