@@ -205,12 +205,13 @@ class Trainer:
                 objective = lambda p: d_objective(p, d_stats, real, (fake_x_NxD, fake_y_N), dropout_key, r1_weight)
                 return jax.value_and_grad(objective, has_aux=True)(d_params)
 
-            if train.r1_gamma > 0 and train.r1_every > 1:
+            r1 = train.r1_gamma > 0
+            if r1 and train.r1_every > 1:
                 # Lazy R1: the penalty, k times over, in every k-th step only (one branch runs).
                 lazy = (lambda: d_gradients(float(train.r1_every)), lambda: d_gradients(0.0))
                 gradients = jax.lax.cond(state.step % train.r1_every == 0, *lazy)
             else:
-                gradients = d_gradients(1.0 if train.r1_gamma > 0 else 0.0)
+                gradients = d_gradients(1.0 if r1 else 0.0)
             (_, (d_stats, loss, d_real, d_fake)), grads = gradients
             updates, d_opt = self.d_optimizer.update(grads, d_opt, d_params)
             return (optax.apply_updates(d_params, updates), d_stats, d_opt), (loss, d_real, d_fake)
