@@ -132,10 +132,13 @@ def _batched_predict(graph, params, x_NxD: np.ndarray) -> tuple[np.ndarray, np.n
     return np.concatenate([np.asarray(p[0]) for p in parts]), np.concatenate([np.asarray(p[1]) for p in parts])
 
 
-def train_classifier(train: Digits, seed: int = 0, epochs: int = EPOCHS) -> tuple[nnx.GraphDef, nnx.State]:
-    """Adam with cosine decay on shuffled mini-batches of the real training images (98.5% on the test
-    set after 5 epochs on the 22,699 training images of ../shared/data/mnist)."""
-    graph, params = nnx.split(DigitClassifier(nnx.Rngs(seed)))
+def train_classifier(
+    train: Digits, seed: int = 0, epochs: int = EPOCHS, network: type[nnx.Module] = DigitClassifier
+) -> tuple[nnx.GraphDef, nnx.State]:
+    """Adam with cosine decay on shuffled mini-batches of the real training images (the evaluator,
+    `DigitClassifier`: 98.5% on the test set after 5 epochs on the 22,699 training images of
+    ../shared/data/mnist). `network` is built from `nnx.Rngs`, and has `features` and `head` methods."""
+    graph, params = nnx.split(network(nnx.Rngs(seed)))
     x_NxD, y_N = jnp.asarray(train.scaled()), jnp.asarray(train.labels_N, jnp.int32)
     steps_per_epoch = max(1, len(train) // BATCH)
     optimizer = optax.adam(optax.cosine_decay_schedule(2e-3, epochs * steps_per_epoch))
