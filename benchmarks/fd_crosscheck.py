@@ -77,8 +77,7 @@ EXTRACTORS = {"MLP": (MlpClassifier, 10), "LeNet": (LeNetClassifier, 5)}  # netw
 
 
 def distance(features_NxF: np.ndarray, test: tuple[np.ndarray, np.ndarray]) -> float:
-    mean_F, cov_FxF = feature_moments(features_NxF.astype(np.float64))
-    return frechet_distance(mean_F, cov_FxF, *test)
+    return frechet_distance(*feature_moments(features_NxF), *test)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     real = {
         f"the first {n:,}": np.arange(n),
         f"a random {n:,}": rng.choice(len(train), n, replace=False),
-        f"{each:,} of each digit": balanced,
+        f"a random {each:,} of each digit": balanced,
     }
     # What `toygan sample RUN -n N` writes (pixels in [0, 1]), back to the networks' [-1, 1].
     generated = {str(path): run.sample(n, seed=0).reshape(n, -1) * 2.0 - 1.0 for path, run in zip(args.runs, runs)}
@@ -108,13 +107,13 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         graph, params = train_classifier(train, epochs=epochs, network=network)
         predicted_N, test_features = _batched_predict(graph, params, test.scaled())
-        test_moments = feature_moments(test_features.astype(np.float64))
+        test_moments = feature_moments(test_features)
         features = lambda x: _batched_predict(graph, params, x)[1]
         references = {kind: distance(features(train.scaled()[index]), test_moments) for kind, index in real.items()}
         runs_fd = {path: distance(features(x), test_moments) for path, x in generated.items()}
         accuracy = float(np.mean(predicted_N == test.labels_N))
         figures[name] = {"test_accuracy": accuracy, "real": references, "runs": runs_fd}
-        print(f"{name} features ({accuracy:.2%} on the test images, trained in {time.perf_counter() - started:.0f} s):")
+        print(f"{name} features ({accuracy:.2%} on the test images, trained and measured in {time.perf_counter() - started:.0f} s):")
         for kind, value in references.items():
             print(f"  real training images, {kind}: {value:.3f}")
         for path, value in runs_fd.items():
