@@ -90,10 +90,10 @@ def main(argv: list[str] | None = None) -> None:
     runs = [load_run(path) for path in args.runs]
     data = runs[0].trainer.source.data
     train, test = data.train, data.test
-    if test is None or n > len(train) or n % 10:
-        raise SystemExit(f"needs a test split and --samples a multiple of 10 up to the {len(train):,} training images")
+    each, fewest = n // 10, int(np.bincount(train.labels_N, minlength=10).min())
+    if test is None or n % 10 or each > fewest:
+        raise SystemExit(f"needs a test split, and --samples a multiple of 10 up to {10 * fewest:,} (ten times the rarest digit's training images)")
     rng = np.random.default_rng(0)
-    each = n // 10
     balanced = np.concatenate([rng.choice(np.flatnonzero(train.labels_N == k), each, replace=False) for k in range(10)])
     real = {
         f"the first {n:,}": np.arange(n),
