@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     # What `toygan sample RUN -n N` writes (pixels in [0, 1]), back to the networks' [-1, 1].
     generated = {str(path): run.sample(n, seed=0).reshape(n, -1) * 2.0 - 1.0 for path, run in zip(args.runs, runs)}
+    train_NxD = train.scaled()
     figures: dict = {}
     for name, (network, epochs) in EXTRACTORS.items():
         started = time.perf_counter()
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         predicted_N, test_features = _batched_predict(graph, params, test.scaled())
         test_moments = feature_moments(test_features)
         features = lambda x: _batched_predict(graph, params, x)[1]
-        references = {kind: distance(features(train.scaled()[index]), test_moments) for kind, index in real.items()}
+        references = {kind: distance(features(train_NxD[index]), test_moments) for kind, index in real.items()}
         runs_fd = {path: distance(features(x), test_moments) for path, x in generated.items()}
         accuracy = float(np.mean(predicted_N == test.labels_N))
         figures[name] = {"test_accuracy": accuracy, "real": references, "runs": runs_fd}
