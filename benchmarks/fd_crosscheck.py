@@ -47,11 +47,6 @@ class MlpClassifier(nnx.Module):
         return self.head(self.features(x_NxD))
 
 
-def _max_pool(x_NxHxWxC: jax.Array) -> jax.Array:
-    n, height, width, channels = x_NxHxWxC.shape
-    return x_NxHxWxC.reshape(n, height // 2, 2, width // 2, 2, channels).max(axis=(2, 4))
-
-
 class LeNetClassifier(nnx.Module):
     """5x5 convolutions (32, 64 channels, stride 1), each with 2x2 max pooling -> dense 256 (the
     features) -> 10. The convolutions are matrix products over 5x5 patches, as in the evaluator (much
@@ -65,8 +60,8 @@ class LeNetClassifier(nnx.Module):
 
     def features(self, x_NxD: jax.Array) -> jax.Array:
         x = x_NxD.reshape(-1, 28, 28, 1)
-        x = _max_pool(jax.nn.relu(self.conv1(_patches(x, 5, 1))))  # 14 x 14 x 32
-        x = _max_pool(jax.nn.relu(self.conv2(_patches(x, 5, 1))))  # 7 x 7 x 64
+        x = nnx.max_pool(jax.nn.relu(self.conv1(_patches(x, 5, 1))), (2, 2), (2, 2))  # 14 x 14 x 32
+        x = nnx.max_pool(jax.nn.relu(self.conv2(_patches(x, 5, 1))), (2, 2), (2, 2))  # 7 x 7 x 64
         return jax.nn.relu(self.dense(x.reshape(x.shape[0], -1)))
 
     def __call__(self, x_NxD: jax.Array) -> jax.Array:
