@@ -2,6 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from toygan.config import load_scenario
 from toygan.errors import ToyganError
@@ -173,3 +174,41 @@ def test_averaged_generator_statistics_do_not_depend_on_chunking(tiny_overrides)
     fields = lambda state: jax.tree.leaves((state.g_params, state.d_params, state.g_avg_params, state.g_avg_stats))
     for a, b in zip(fields(one), fields(two)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_generators_update_can_draw_another_number_of_fakes(tiny_overrides):
+    """`train.generator_batch_size`: D's update is the same (it comes first, on batch_size real and
+    fake samples); G's loss is D's verdict on generator_batch_size fakes from the step's G key."""
+    overrides = {**tiny_overrides, "train.generator_ema": 0.0}
+
+    def one_step(extra):
+        scenario = load_scenario("ring-8", {**overrides, **extra})
+        trainer = make_trainer(scenario)
+        first = fresh(trainer, scenario, jax.random.key(0))
+        return trainer, first, *advance(trainer, first, 1)
+
+    trainer, first, state, log = one_step({"train.generator_batch_size": 16})
+    _, _, same_state, same_log = one_step({})
+    np.testing.assert_array_equal(log.d_loss, same_log.d_loss)
+    for got, want in zip(jax.tree.leaves(state.d_params), jax.tree.leaves(same_state.d_params)):
+        np.testing.assert_array_equal(got, want)
+    g_key = jax.random.split(jax.random.fold_in(first.train_key, 0))[1]
+    pack = trainer.scenario.model.pack
+    fakes = trainer.generate(first, jax.random.normal(g_key, (16, trainer.scenario.model.noise_dim)))
+    logits = trainer.d_graph, state.d_params, state.d_stats
+    sets = fakes.reshape(16 // pack, -1)  # ring-8's D judges packs of `pack` points
+    d_model = nnx.merge(*logits, copy=True)
+    expected = generator_loss(d_model(sets, jnp.zeros(16 // pack, jnp.int32))[:, 0], "non-saturating")
+    np.testing.assert_allclose(log.g_loss[0], expected, rtol=1e-5)
+    assert abs(float(same_log.g_loss[0]) - float(expected)) > 1e-4  # 64 fakes give another loss
+    # Equal to batch_size, it is the classic step, bit for bit.
+    _, _, equal_state, _ = one_step({"train.generator_batch_size": 64})
+    for got, want in zip(jax.tree.leaves(equal_state.g_params), jax.tree.leaves(same_state.g_params)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("size, message", [(-1, "must be >= 0"), (6, "must be a multiple of model.pack")])
+def test_a_bad_generator_batch_size_is_a_one_line_error(tiny_overrides, size, message):
+    with pytest.raises(ToyganError, match=f"train.generator_batch_size.*{message}") as error:
+        load_scenario("ring-8", {**tiny_overrides, "train.generator_batch_size": size})
+    assert "\n" not in str(error.value)

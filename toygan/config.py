@@ -111,6 +111,11 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation: steps, batch, Adam settings per network, discriminator steps, generator loss.
 
+    `batch_size` is the discriminator's batch: each of its updates sees that many real samples and
+    as many fakes. `generator_batch_size` is the number of fakes behind each generator update (0:
+    `batch_size`, as in the classic GAN). On mnist-cgan the two halves of a step cost about the
+    same per sample, so moving samples from G's update to D's keeps a step's cost while giving D a
+    better view of the data (see the README).
     `lr_schedule = "cosine"` decays both learning rates to zero over `steps`, which settles the
     end-of-run oscillation of GAN training; "constant" keeps them fixed. `discriminator_lr_schedule`
     gives the discriminator a schedule of its own ("same" follows `lr_schedule`): a cosine-decayed
@@ -153,6 +158,7 @@ class TrainConfig:
 
     steps: int = 5000
     batch_size: int = 256
+    generator_batch_size: int = 0
     lr_generator: float = 1e-3
     lr_discriminator: float = 1e-3
     beta1: float = 0.5
@@ -188,6 +194,10 @@ class TrainConfig:
         if not self.generator_ema_power >= 0:
             raise ToyganError(
                 f"train.generator_ema_power must be >= 0 (the average weighs step t as t^power), got {self.generator_ema_power}"
+            )
+        if not self.generator_batch_size >= 0:
+            raise ToyganError(
+                f"train.generator_batch_size must be >= 0 (0 draws train.batch_size fakes for G's update), got {self.generator_batch_size}"
             )
         if not self.r1_gamma >= 0:
             raise ToyganError(f"train.r1_gamma must be >= 0 (0 turns the gradient penalty off), got {self.r1_gamma}")
@@ -290,11 +300,12 @@ class Scenario:
             )
         if self.model.data_init and self.mixture is None:
             raise ToyganError("model.data_init is for [mixture] scenarios: set model.data_init = false")
-        if self.train.batch_size % self.label_run:
-            pairs = " times 2 (train.mode_seeking pairs samples)" if self.train.mode_seeking > 0 else ""
-            raise ToyganError(
-                f"train.batch_size ({self.train.batch_size}) must be a multiple of model.pack ({self.model.pack}){pairs}"
-            )
+        for name in ("batch_size", "generator_batch_size"):
+            if getattr(self.train, name) % self.label_run:
+                pairs = " times 2 (train.mode_seeking pairs samples)" if self.train.mode_seeking > 0 else ""
+                raise ToyganError(
+                    f"train.{name} ({getattr(self.train, name)}) must be a multiple of model.pack ({self.model.pack}){pairs}"
+                )
 
     @property
     def label_run(self) -> int:

@@ -146,13 +146,14 @@ class Trainer:
         """`d_steps` discriminator updates, then one generator update, each on fresh batches."""
         train = self.scenario.train
         batch = train.batch_size
-        noise_shape = (batch, self.scenario.model.noise_dim)
+        g_batch = train.generator_batch_size or batch  # G's update may draw another number of fakes
+        noise_dim = self.scenario.model.noise_dim
         step_key = jax.random.fold_in(state.train_key, state.step)
         d_key, g_key = jax.random.split(step_key)
 
         pack, run = self.scenario.model.pack, self.scenario.label_run
 
-        def fake_labels(key):
+        def fake_labels(key, batch: int):
             """Labels for generated samples, shared by runs of `run` samples: a pack's (a packed D gets
             one label per pack), and the mode-seeking term's pairs. Uniform, or in the training data's
             proportions (`train.fake_labels = "data"`)."""
@@ -195,9 +196,9 @@ class Trainer:
             # real from fake by the label.
             same_labels = train.fake_labels == "data"
             real = self.source.draw(data, real_key, batch, group=run if same_labels else pack)
-            fake_y_N = real[1] if same_labels else fake_labels(noise_key)
+            fake_y_N = real[1] if same_labels else fake_labels(noise_key, batch)
             fake_x_NxD, _ = _apply(
-                self.g_graph, state.g_params, state.g_stats, jax.random.normal(noise_key, noise_shape), fake_y_N,
+                self.g_graph, state.g_params, state.g_stats, jax.random.normal(noise_key, (batch, noise_dim)), fake_y_N,
                 train=True,
             )
 
@@ -231,7 +232,8 @@ class Trainer:
             return loss + seeking, (g_stats, loss)
 
         (_, (g_stats, g_loss)), grads = jax.value_and_grad(g_objective, has_aux=True)(
-            state.g_params, jax.random.normal(g_key, noise_shape), fake_labels(g_key), jax.random.fold_in(g_key, 0xD0)
+            state.g_params, jax.random.normal(g_key, (g_batch, noise_dim)), fake_labels(g_key, g_batch),
+            jax.random.fold_in(g_key, 0xD0),
         )
         updates, g_opt = self.g_optimizer.update(grads, state.g_opt, state.g_params)
         g_params = optax.apply_updates(state.g_params, updates)
