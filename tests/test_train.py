@@ -195,9 +195,8 @@ def test_the_generators_update_can_draw_another_number_of_fakes(tiny_overrides):
     g_key = jax.random.split(jax.random.fold_in(first.train_key, 0))[1]
     pack = trainer.scenario.model.pack
     fakes = trainer.generate(first, jax.random.normal(g_key, (16, trainer.scenario.model.noise_dim)))
-    logits = trainer.d_graph, state.d_params, state.d_stats
     sets = fakes.reshape(16 // pack, -1)  # ring-8's D judges packs of `pack` points
-    d_model = nnx.merge(*logits, copy=True)
+    d_model = nnx.merge(trainer.d_graph, state.d_params, state.d_stats, copy=True)  # D after the step's update
     expected = generator_loss(d_model(sets, jnp.zeros(16 // pack, jnp.int32))[:, 0], "non-saturating")
     np.testing.assert_allclose(log.g_loss[0], expected, rtol=1e-5)
     assert abs(float(same_log.g_loss[0]) - float(expected)) > 1e-4  # 64 fakes give another loss
