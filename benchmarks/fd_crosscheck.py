@@ -97,12 +97,12 @@ def main(argv: list[str] | None = None) -> None:
     }
     # What `toygan sample RUN -n N` writes (pixels in [0, 1]), back to the networks' [-1, 1].
     generated = {str(path): run.sample(n, seed=0).reshape(n, -1) * 2.0 - 1.0 for path, run in zip(args.runs, runs)}
-    train_NxD = train.scaled()
+    train_NxD, test_NxD = train.scaled(), test.scaled()
     figures: dict = {}
     for name, (network, epochs) in EXTRACTORS.items():
         started = time.perf_counter()
         graph, params = train_classifier(train, epochs=epochs, network=network)
-        predicted_N, test_features = _batched_predict(graph, params, test.scaled())
+        predicted_N, test_features = _batched_predict(graph, params, test_NxD)
         test_moments = feature_moments(test_features)
         features = lambda x: _batched_predict(graph, params, x)[1]
         references = {kind: distance(features(train_NxD[index]), test_moments) for kind, index in real.items()}

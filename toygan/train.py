@@ -153,15 +153,15 @@ class Trainer:
 
         pack, run = self.scenario.model.pack, self.scenario.label_run
 
-        def fake_labels(key, batch: int):
-            """Labels for generated samples, shared by runs of `run` samples: a pack's (a packed D gets
+        def fake_labels(key, n: int):
+            """Labels for `n` generated samples, shared by runs of `run` samples: a pack's (a packed D gets
             one label per pack), and the mode-seeking term's pairs. Uniform, or in the training data's
             proportions (`train.fake_labels = "data"`)."""
             if not self.conditional:
-                return jnp.zeros((batch,), jnp.int32)
+                return jnp.zeros((n,), jnp.int32)
             if train.fake_labels == "data":
-                return self.source.draw_labels(data, jax.random.fold_in(key, 0x7AB), batch, group=run)
-            labels_M = jax.random.randint(jax.random.fold_in(key, 0x1AB), (batch // run,), 0, self.source.n_classes)
+                return self.source.draw_labels(data, jax.random.fold_in(key, 0x7AB), n, group=run)
+            labels_M = jax.random.randint(jax.random.fold_in(key, 0x1AB), (n // run,), 0, self.source.n_classes)
             return jnp.repeat(labels_M, run)
 
         def d_logits(d_params, d_stats, x_NxD, y_N, key):
