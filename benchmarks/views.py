@@ -23,7 +23,7 @@ import toygan
 from toygan.config import VIEW_PANELS, load_scenario
 from toygan.display import Display
 from toygan.gif import GifWriter
-from toygan.observe import observe
+from toygan.probes import MixtureProbe
 from toygan.train import advance, make_trainer, start
 from toygan.view import FrameView
 
@@ -37,13 +37,14 @@ def frames_per_second(scenario_name: str, panels: list[str] | None, frames: int 
         scenario = dataclasses.replace(scenario, view=scenario.view.with_panels(panels))
     trainer = make_trainer(scenario)
     key = jax.random.key(0)
-    state, z = start(trainer, scenario), trainer.view_noise(key)
+    state = start(trainer, scenario)
     state, _ = advance(trainer, state, 200)
-    obs = jax.device_get(observe(trainer, state, z))
+    probe = MixtureProbe(trainer, scenario)
+    obs = jax.device_get(probe.observe(state))
     view = FrameView(Display().figure, trainer.mixture, np.asarray(trainer.mixture.sample(key, 1000)), "bench",
-                     scenario.view, 10_000)
-    history = {"step": [0, 50], "d_loss": [1.3], "g_loss": [0.7], "high_quality": [0.5, 0.6],
-               "modes_share": [1.0, 1.0], "reverse_kl": [0.1, 0.05]}
+                     scenario.view, 10_000, probe.curves, lambda obs: probe.verdict(probe.row(obs)))
+    history = {"step": [0, 50], "d_loss": [1.3], "g_loss": [0.7], "coverage": [0.5, 0.6], "precision": [0.9, 0.95],
+               "modes_share": [1.0, 1.0], "sw_ratio": [3.0, 1.2]}
     with tempfile.TemporaryDirectory() as tmp, GifWriter(Path(tmp) / "b.gif", 10) as gif:
         view.update(50, obs, history, [])
         gif.append(view.render())

@@ -5,7 +5,8 @@ import pytest
 
 from toygan.config import load_scenario
 from toygan.losses import generator_loss
-from toygan.observe import binned_kde_log_density, manifold_noise, observe, optimal_discriminator, view_axes
+from toygan.observe import binned_kde_log_density, manifold_noise, optimal_discriminator, view_axes
+from toygan.probes import MixtureProbe
 from toygan.train import advance, make_trainer
 from toygan.view import unbroken_pieces
 
@@ -31,9 +32,9 @@ def test_every_panel_is_computed_with_the_right_shape_and_meaning(tiny_overrides
     scenario = load_scenario("two-gaussians", {**tiny_overrides, **ALL_PANELS, "view.arrows": 50})
     trainer = make_trainer(scenario)
     key = jax.random.key(0)
-    state, z = trainer.init(key, 2e-4, 2e-4), trainer.view_noise(key)
+    state = trainer.init(key, 2e-4, 2e-4)
     state, _ = advance(trainer, state, 100)
-    obs = jax.device_get(observe(trainer, state, z))
+    obs = jax.device_get(MixtureProbe(trainer, scenario).observe(state))
     size = scenario.view.grid_size
     assert obs.fake_ExD.shape == (scenario.view.eval_samples, 2) and bool(obs.finite)
     assert obs.d_grid_GxG.shape == (size, size) and obs.optimal_d_GxG.shape == (size, size)
@@ -75,7 +76,7 @@ def test_manifold_lines_break_where_binned_noise_makes_the_generator_jump(tiny_o
     trainer = make_trainer(scenario)
     key = jax.random.key(0)
     state = trainer.init(key, 2e-4, 2e-4)
-    lines = np.asarray(jax.device_get(observe(trainer, state, trainer.view_noise(key))).manifold_LxMxD)
+    lines = np.asarray(jax.device_get(MixtureProbe(trainer, scenario).observe(state)).manifold_LxMxD)
     assert np.all(np.isnan(lines[:15, :, 0]).sum(axis=1) == 3)  # along the first coordinate
     assert not np.isnan(lines[15:]).any()  # the first coordinate held fixed: one bin, no jump
     pieces = unbroken_pieces(lines)

@@ -20,7 +20,11 @@ class Watchdog:
         self._saturated_frames_needed = max(1, math.ceil(SATURATED_STEPS / frame_every))
         self._held_K: np.ndarray | None = None
         self._saturated_frames = 0
-        self.diverged = False
+        self.diverged_at: int | None = None  # the first step with NaN or inf
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
 
     def state(self) -> dict:
         """What a checkpoint keeps, so that a resumed run warns exactly as an uninterrupted one."""
@@ -33,8 +37,8 @@ class Watchdog:
 
     def check(self, step: int, captured_K: np.ndarray, finite: bool, d_real: float, d_fake: float) -> list[str]:
         warnings = []
-        if not finite or not (math.isfinite(d_real) and math.isfinite(d_fake)):
-            self.diverged = True
+        if (not finite or not (math.isfinite(d_real) and math.isfinite(d_fake))) and not self.diverged:
+            self.diverged_at = step
             warnings.append(f"step {step}: losses or parameters are NaN or infinite: training diverged")
         if self._held_K is None:
             self._held_K = np.zeros(captured_K.shape, int)

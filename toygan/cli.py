@@ -48,18 +48,18 @@ def _views(text: str | None) -> list[str] | None:
 
 
 def _user_errors(command):
-    """Report `ToyganError` as one line on stderr (exit code 2, or 130 when interrupted), never a traceback."""
+    """Report `ToyganError` as one line on stderr (exit code 2 for bad input, 1 for a failed write, 130 or
+    143 when Ctrl-C or SIGTERM stopped a run), never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except ToyganError as error:
-            code = getattr(error, "exit_code", 2)
-            typer.secho(f"{'interrupted' if code == 130 else 'error'}: {error}", err=True, fg="red")
-            raise typer.Exit(code) from None
-        except KeyboardInterrupt:
-            typer.secho("interrupted before training started: nothing to resume", err=True, fg="red")
+            typer.secho(f"{error.label}: {error}", err=True, fg="red")
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:  # a run turns Ctrl-C into RunInterrupted or RunAborted once it writes its folder
+            typer.secho("interrupted by Ctrl-C", err=True, fg="red")
             raise typer.Exit(130) from None
 
     return wrapper
@@ -115,6 +115,9 @@ def compare(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing comparison folder.")] = False,
     set_: SetOption = None,
     views: ViewsOption = None,
+    data_path: Annotated[
+        Optional[Path], typer.Option("--data", help="MNIST scenarios: .npz, IDX file or folder, or .csv; default: download to the cache.")
+    ] = None,
 ) -> None:
     """Train the same scenario and seed under each setting; write one side-by-side GIF and a metrics table."""
     from toygan.compare import compare as compare_runs
@@ -122,7 +125,7 @@ def compare(
 
     compare_runs(
         scenario, dict(parse_vary(text) for text in vary), steps=steps, seed=seed, out=out, force=force,
-        overrides=_overrides(set_), views=_views(views),
+        overrides=_overrides(set_), views=_views(views), data=data_path,
     )
 
 
@@ -172,14 +175,15 @@ def evaluate(
     from toygan.probes import DigitProbe, confusion_table, make_probe
     from toygan.runner import load_run
 
+    if per_digit <= 0:
+        raise ToyganError(f"--per-digit must be positive, got {per_digit}")
     loaded = load_run(run_dir)
     probe = make_probe(loaded.trainer, loaded.scenario)
     if isinstance(probe, DigitProbe):
-        if per_digit <= 0:
-            raise ToyganError(f"--per-digit must be positive, got {per_digit}")
         final = probe.final(loaded.state, per_digit=per_digit, seed=None if seed < 0 else seed)
     else:
         final = probe.final(loaded.state)
+        final = {**final, "verdict": probe.verdict(final), "problems": probe.problems(final)}
     if as_json:
         typer.echo(json.dumps({**final, "reference": probe.reference}, indent=2))
         return

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from toygan import rundir
+from toygan.config import load_scenario
 from toygan.errors import ToyganError
 from toygan.gif import GifWriter
 from toygan.runner import run
@@ -21,6 +22,34 @@ from toygan.runner import run
 COMPARISON_FILE = "comparison.csv"
 GIF_FILE = "side-by-side.gif"
 LABEL_HEIGHT = 24
+
+
+# (column title, metrics key, format): a comparison shows those its runs' final metrics have.
+TABLE_COLUMNS = (
+    ("matches the mixture", "matches", lambda v: "yes" if v else "no"),
+    ("distance / true", "sw_ratio", "{:.2f}x".format),
+    ("precision", "precision", "{:.3f}".format),
+    ("recall", "recall", "{:.3f}".format),
+    ("coverage", "coverage", "{:.3f}".format),
+    ("modes captured", "modes_captured", str),
+    ("high quality", "high_quality", "{:.1%}".format),
+    ("Fréchet distance", "frechet_distance", "{:.3f}".format),
+    ("read as asked", "accuracy", "{:.2%}".format),
+    ("digits drawn", "digits_captured", str),
+    ("variety", "variety", "{:.0%}".format),
+)
+
+
+def comparison_table(title: str, rows: list[dict]) -> Table:
+    """The settings' final metrics, in the columns that their kind of data has."""
+    columns = [c for c in TABLE_COLUMNS if c[1] in rows[0]]
+    table = Table(title=title, title_justify="left")
+    table.add_column("setting")
+    for column, *_ in columns:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(row["setting"], *(fmt(row[key]) for _, key, fmt in columns))
+    return table
 
 
 def parse_vary(text: str) -> tuple[str, list]:
@@ -76,12 +105,16 @@ def compare(
     overrides: dict[str, object] | None = None,
     views: list[str] | None = None,
     quiet: bool = False,
+    data: str | Path | None = None,
 ) -> tuple[Path, list[dict]]:
-    """Train one run per combination of the `vary` values; returns the folder and the metrics rows."""
+    """Train one run per combination of the `vary` values; returns the folder and the metrics rows.
+    `data` is the MNIST file or folder of an MNIST scenario, as `run` takes it."""
     if not vary:
         raise ToyganError("nothing to compare: give at least one --vary section.key=value1,value2")
     keys = list(vary)
     settings = [dict(zip(keys, values)) for values in itertools.product(*(vary[k] for k in keys))]
+    for setting in settings:  # a bad --vary is reported before anything is trained or written
+        load_scenario(scenario, {**(overrides or {}), **setting})
     name = Path(str(scenario)).stem
     folder = rundir.create_run_dir(out, f"{name}-compare", force, marker=COMPARISON_FILE)
     console = Console(stderr=True, quiet=quiet)
@@ -91,7 +124,7 @@ def compare(
         console.print(f"[bold]{label}[/]")
         result = run(
             scenario, steps=steps, seed=seed, out=folder / _folder_name(setting), live=False,
-            overrides={**(overrides or {}), **setting}, views=views, quiet=True,
+            overrides={**(overrides or {}), **setting}, views=views, quiet=True, data=data,
         )
         final = result.evaluate()
         rows.append({"setting": label, **final})
@@ -100,12 +133,6 @@ def compare(
     fps = result.scenario.view.fps
     side_by_side(gifs, labels, folder / GIF_FILE, fps)
     rundir.write_rows(folder / COMPARISON_FILE, rows)
-    table = Table(title=f"{name}: final metrics", title_justify="left")
-    for column in ("setting", "modes captured", "high quality", "reverse KL", "mean log-likelihood"):
-        table.add_column(column, justify="left" if column == "setting" else "right")
-    for row in rows:
-        table.add_row(row["setting"], str(row["modes_captured"]), f"{row['high_quality']:.1%}",
-                      f"{row['reverse_kl']:.4f}", f"{row['log_likelihood']:.3f}")
-    console.print(table)
+    console.print(comparison_table(f"{name}: final metrics", rows))
     console.print(f"side by side: {folder / GIF_FILE}")
     return folder, rows

@@ -24,7 +24,11 @@ N_DIGITS = 10
 
 @dataclass(frozen=True, eq=False)
 class MixtureSource:
-    """Points from a known mixture; the labels are all 0 (2-D models ignore them)."""
+    """Points from a known mixture; the labels are all 0 (2-D models ignore them).
+
+    The networks work in standardised coordinates, (x - mean) / sd per axis of the mixture, so that
+    the same widths, rates and initialisation fit a mixture at any scale and offset: `draw` gives
+    standardised points, and `to_data` maps the generator's output back."""
 
     mixture: GaussianMixture
 
@@ -39,7 +43,13 @@ class MixtureSource:
 
     def draw(self, arrays: tuple, key: jax.Array, n: int, group: int = 1) -> tuple[jax.Array, jax.Array]:
         """`group` is for labelled data; unlabelled points have nothing to group by."""
-        return self.mixture.sample(key, n), jnp.zeros((n,), jnp.int32)
+        return self.to_model(self.mixture.sample(key, n)), jnp.zeros((n,), jnp.int32)
+
+    def to_model(self, x_NxD: jax.Array) -> jax.Array:
+        return (x_NxD - jnp.asarray(self.mixture.mean_D)[None]) / jnp.asarray(self.mixture.std_D)[None]
+
+    def to_data(self, x_NxD: jax.Array) -> jax.Array:
+        return x_NxD * jnp.asarray(self.mixture.std_D)[None] + jnp.asarray(self.mixture.mean_D)[None]
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +74,13 @@ class DigitSource:
 
     def arrays(self) -> tuple[jax.Array, ...]:
         return self._device_arrays
+
+    def to_model(self, x_NxD: jax.Array) -> jax.Array:
+        """Images are already scaled to [-1, 1] by `draw`."""
+        return x_NxD
+
+    def to_data(self, x_NxD: jax.Array) -> jax.Array:
+        return x_NxD
 
     def _indices(self, arrays: tuple, key: jax.Array, n: int, group: int) -> jax.Array:
         """The training images of a `draw` (see there)."""

@@ -3,3 +3,6 @@
 
 class ToyganError(Exception):
     """Bad input or a failed run, reported to the user as a single line without a traceback."""
+
+    exit_code = 2  # the command's exit status
+    label = "error"  # the word the command line prints before the message

@@ -3,7 +3,9 @@
 Pillow (and imageio's Pillow plugin) keep every frame until the file is closed, so frames are
 quantised one at a time by Pillow and streamed through FFmpeg's GIF muxer with PyAV. The file is
 written as `NAME.part` and renamed when closed, so a finished name always holds a whole GIF. A resumed
-run starts its GIF with the frames of the earlier one, read back one at a time.
+run starts its GIF with the frames of the earlier one, read back one at a time. A GIF left by an error
+(a full disk, an abort) stays `NAME.part`, beside the earlier one, as after a hard kill: `toygan resume`
+rebuilds it from them.
 """
 
 from __future__ import annotations
@@ -80,8 +82,21 @@ class GifWriter:
             self.part_path.unlink(missing_ok=True)
         self._earlier.unlink(missing_ok=True)
 
+    def abandon(self) -> None:
+        """Stop after an error without finishing: `NAME.part` and the earlier GIF stay for a resume."""
+        if self._container is None:
+            return
+        try:
+            self._container.close()
+        except (OSError, av.error.FFmpegError):
+            pass  # the error that made us stop is already on its way
+        self._container = None
+
     def __enter__(self) -> GifWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abandon()

@@ -12,9 +12,11 @@ import numpy as np
 from toygan.errors import ToyganError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GaussianMixture:
-    """A validated mixture: `weights_K`, `means_KxD` and diagonal `variances_KxD` as float32 arrays."""
+    """A validated mixture: `weights_K`, `means_KxD` and diagonal `variances_KxD` as float32 arrays.
+
+    Hashed by identity, so that it can be a static argument of `jax.jit`."""
 
     weights_K: np.ndarray
     means_KxD: np.ndarray
@@ -61,6 +63,18 @@ class GaussianMixture:
     @property
     def dim(self) -> int:
         return self.means_KxD.shape[1]
+
+    @property
+    def mean_D(self) -> np.ndarray:
+        """The mixture's mean, sum_k w_k mu_k."""
+        return (self.weights_K.astype(np.float64) @ self.means_KxD).astype(np.float32)
+
+    @property
+    def std_D(self) -> np.ndarray:
+        """The mixture's standard deviation per axis, from E[x^2] = sum_k w_k (var_k + mu_k^2)."""
+        w_K, mu_KxD = self.weights_K.astype(np.float64), self.means_KxD.astype(np.float64)
+        second_D = w_K @ (self.variances_KxD + mu_KxD**2)
+        return np.sqrt(np.maximum(second_D - (w_K @ mu_KxD) ** 2, 0.0)).astype(np.float32)
 
     def sample(self, key: jax.Array, n: int) -> jax.Array:
         """Draw `n` points, shape (n, D); jit-able and deterministic in `key`."""

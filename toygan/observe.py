@@ -107,8 +107,9 @@ def all_finite(state: TrainState, *arrays: jax.Array) -> jax.Array:
 
 
 @partial(jax.jit, static_argnums=0)
-def observe(trainer: Trainer, state: TrainState, z_view_ExZ: jax.Array) -> Observation:
-    """Generated points at the fixed noise, their metrics, and the panels the scenario turns on."""
+def observe(trainer: Trainer, state: TrainState, z_view_ExZ: jax.Array, real_ExD: jax.Array, real_radii_E: jax.Array) -> Observation:
+    """Generated points at the fixed noise, their metrics against the mixture and the fixed true sample
+    `real_ExD` (with its neighbour radii), and the panels the scenario turns on."""
     view = trainer.scenario.view
     fake_ExD = trainer.generate(state, z_view_ExZ)
     finite = all_finite(state, fake_ExD)
@@ -144,4 +145,5 @@ def observe(trainer: Trainer, state: TrainState, z_view_ExZ: jax.Array) -> Obser
             jump_LxM = jnp.pad(bin_LxM[:, 1:] != bin_LxM[:, :-1], ((0, 0), (1, 0)))
             image_LxMxD = jnp.where(jump_LxM[:, :, None], jnp.nan, image_LxMxD)
         extras["manifold_LxMxD"] = image_LxMxD
-    return Observation(fake_ExD, mixture_metrics(trainer.mixture, fake_ExD), finite, **extras)
+    metrics = mixture_metrics(trainer.mixture, fake_ExD, real_ExD, real_radii_E)
+    return Observation(fake_ExD, metrics, finite, **extras)

@@ -28,14 +28,13 @@ from toygan.digits import (
     shown_labels,
     shown_noise,
 )
-from toygan.metrics import metrics_columns, metrics_row, mixture_metrics
+from toygan.metrics import comparison_sample, metrics_columns, metrics_row, problems, reference_draws, reference_row, verdict
 from toygan.mnist_view import DigitView
 from toygan.observe import observe
 from toygan.train import Trainer, TrainState
 from toygan.view import FrameView
 
 REAL_POINTS_SALT = 0xDA7A
-REFERENCE_SALT = 0x1DEA
 FINAL_PER_DIGIT = 1000  # the final score of an MNIST run uses 1,000 samples per digit
 
 # (history key, label, colour, drawn on the right-hand axis)
@@ -43,14 +42,13 @@ Curve = tuple[str, str, str, bool]
 
 
 @partial(jax.jit, static_argnums=0)
-def _true_mixture_metrics(trainer: Trainer, key: jax.Array):
-    real_ExD = trainer.mixture.sample(jax.random.fold_in(key, REFERENCE_SALT), trainer.scenario.view.eval_samples)
-    return mixture_metrics(trainer.mixture, real_ExD)
+def _comparison(trainer: Trainer, key: jax.Array):
+    return comparison_sample(trainer.mixture, key, trainer.scenario.view.eval_samples)
 
 
-def reference_metrics(trainer: Trainer, key: jax.Array) -> dict[str, float]:
-    """The metrics of a sample from the true mixture: what a perfect generator would score."""
-    return metrics_row(_true_mixture_metrics(trainer, key))
+@partial(jax.jit, static_argnums=0)
+def _reference(trainer: Trainer, key: jax.Array, real_ExD: jax.Array, real_radii: jax.Array):
+    return reference_draws(trainer.mixture, key, real_ExD, real_radii)
 
 
 class MixtureProbe:
@@ -58,9 +56,10 @@ class MixtureProbe:
 
     unit = "mode"
     curves: tuple[Curve, ...] = (
-        ("high_quality", "high quality", "tab:green", False),
+        ("coverage", "coverage", "tab:green", False),
+        ("precision", "precision", "tab:orange", False),
         ("modes_share", "modes captured / K", "black", False),
-        ("reverse_kl", "reverse KL (right)", "tab:purple", True),
+        ("sw_ratio", "distance / a true sample's (right)", "tab:purple", True),
     )
 
     def __init__(self, trainer: Trainer, scenario: Scenario):
@@ -69,13 +68,32 @@ class MixtureProbe:
         self.n_groups = trainer.mixture.n_modes
         self.z_view_ExZ = trainer.view_noise(self.key)
         self.columns = metrics_columns(self.n_groups)[1:-1]
-        self.reference = reference_metrics(trainer, self.key)
+        self.real_ExD, self.real_radii_E = _comparison(trainer, self.key)
+        self.reference = reference_row(trainer.mixture, _reference(trainer, self.key, self.real_ExD, self.real_radii_E))
+        # Frames are observed on the last device: with several (the CLI makes one per core), scoring a
+        # frame overlaps the next chunk of training instead of following it.
+        self.device = jax.devices()[-1]
+        self.z_view_ExZ, self.real_ExD, self.real_radii_E = jax.device_put(
+            (self.z_view_ExZ, self.real_ExD, self.real_radii_E), self.device
+        )
 
     def observe(self, state: TrainState):
-        return observe(self.trainer, state, self.z_view_ExZ)
+        state = jax.device_put(state, self.device)
+        return observe(self.trainer, state, self.z_view_ExZ, self.real_ExD, self.real_radii_E)
 
     def row(self, obs) -> dict:
-        return metrics_row(obs.metrics)
+        return self.metrics_row(obs.metrics)
+
+    def metrics_row(self, metrics) -> dict:
+        """A metrics row, read against the true samples' distance and coverage."""
+        reference = self.reference
+        return metrics_row(metrics, reference["sliced_wasserstein"], self.trainer.mixture.weights_K, reference["coverage_mean"])
+
+    def verdict(self, row: dict) -> str:
+        return verdict(row, self.trainer.mixture.weights_K, self.reference["coverage_mean"])
+
+    def problems(self, row: dict) -> list[str]:
+        return problems(row, self.trainer.mixture.weights_K, self.reference["coverage_mean"])
 
     def check_input(self, obs, row: dict) -> np.ndarray:
         """Which modes the frame captures (for the watchdog)."""
@@ -84,22 +102,25 @@ class MixtureProbe:
     def history_values(self, row: dict) -> dict[str, float]:
         """The curve values of a metrics row (numbers, or the strings read back from metrics.csv)."""
         return {
-            "high_quality": float(row["high_quality"]),
+            "coverage": float(row["coverage"]),
+            "precision": float(row["precision"]),
             "modes_share": int(row["modes_captured"]) / self.n_groups,
-            "reverse_kl": float(row["reverse_kl"]),
+            "sw_ratio": float(row["sw_ratio"]),
         }
 
     def status(self, row: dict) -> str:
-        return f"modes {row['modes_captured']}/{self.n_groups}  hq {row['high_quality']:.1%}"
+        return f"{self.verdict(row)}  (modes {row['modes_captured']}/{self.n_groups}, coverage {row['coverage']:.2f})"
 
     def short_status(self, row: dict) -> str:
-        return f"modes {row['modes_captured']}/{self.n_groups}"
+        return "matches" if row["matches"] else f"distance {row['sw_ratio']:.1f}x"
 
     def view(self, figure: Figure):
         real_Nx2 = np.asarray(
             self.trainer.mixture.sample(jax.random.fold_in(self.key, REAL_POINTS_SALT), self.scenario.view.points)
         )
-        return FrameView(figure, self.trainer.mixture, real_Nx2, self.scenario.name, self.scenario.view, self.scenario.train.steps)
+        headline = lambda obs: self.verdict(self.row(obs))
+        return FrameView(figure, self.trainer.mixture, real_Nx2, self.scenario.name, self.scenario.view,
+                         self.scenario.train.steps, self.curves, headline)
 
     def final(self, state: TrainState) -> dict:
         """The final score: the metrics at the fixed evaluation noise (the last row of metrics.csv)."""
@@ -109,6 +130,17 @@ class MixtureProbe:
         """Final metrics beside those of a sample from the true mixture."""
         n, reference = self.n_groups, self.reference
         table = _table("generator", "true mixture")
+        table.add_row("verdict", self.verdict(final), "")
+        table.add_row("distance / a true sample's", f"{final['sw_ratio']:.2f}x", f"{reference['sw_ratio']:.2f}x (<= 1.5 to match)")
+        for name in ("precision", "recall", "density", "coverage"):
+            table.add_row(name, f"{final[name]:.3f}", f"{reference[name]:.3f}")
+        spreads = [float(v) for k, v in final.items() if k.startswith("spread_")]
+        true_spreads = [float(v) for k, v in reference.items() if k.startswith("spread_")]
+        table.add_row("mode spread / true (range)", f"{min(spreads):.2f} to {max(spreads):.2f}",
+                      f"{min(true_spreads):.2f} to {max(true_spreads):.2f}")
+        weights = self.trainer.mixture.weights_K
+        mass_error = lambda row: max(abs(float(row[f"mass_{k}"]) - weights[k]) for k in range(n))
+        table.add_row("largest mass error", f"{mass_error(final):.3f}", f"{mass_error(reference):.3f}")
         table.add_row("modes captured", f"{final['modes_captured']} / {n}", f"{reference['modes_captured']} / {n}")
         table.add_row("high quality", f"{final['high_quality']:.1%}", f"{reference['high_quality']:.1%}")
         table.add_row("reverse KL", f"{final['reverse_kl']:.4f}", f"{reference['reverse_kl']:.4f}")

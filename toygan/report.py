@@ -25,6 +25,8 @@ def write_report(path: Path, history: dict[str, list], curves, final_frame_HxWx3
     right_ax = metric_ax.twinx()
     for name, label, color, right in curves:
         (right_ax if right else metric_ax).plot(steps, history[name], c=color, lw=1, label=label)
+    if any(right and name == "sw_ratio" for name, *_, right in curves):
+        right_ax.set_yscale("log")  # the distance ratio spans decades
     metric_ax.set_ylim(0, 1.05)
     metric_ax.set_title("metrics", fontsize=10)
     metric_ax.set_xlabel("step")

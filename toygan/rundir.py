@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
+import json
 import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import jax
@@ -27,6 +31,8 @@ REPORT_FILE = "report.png"
 CHECKPOINT_FILE = "checkpoint.msgpack"
 GIF_FILE = "training.gif"
 FINAL_PNG = "final.png"
+LOCK_FILE = ".lock"
+CHECKPOINT_META = {"step", "gif_frames", "watchdog"}  # the bookkeeping a checkpoint holds beside the state
 
 
 def create_run_dir(
@@ -34,7 +40,8 @@ def create_run_dir(
 ) -> Path:
     """Make the run folder: `out`, or a fresh `runs/NAME-YYYYmmdd-HHMMSS[-k]`; never reuse one silently.
 
-    `--force` replaces an existing folder only if it holds `marker`, the file toygan writes first.
+    `--force` replaces an existing folder only if it holds `marker`, the file toygan writes first, and
+    no live process holds its lock.
     """
     if out is None:
         stem = root / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -46,12 +53,13 @@ def create_run_dir(
     if out.exists():
         if not out.is_dir():
             raise ToyganError(f"output path {out} is a file: choose a folder name with --out")
-        if any(out.iterdir()):
+        if any(p.name != LOCK_FILE for p in out.iterdir()):
             if not force:
                 raise ToyganError(f"run folder {out} already exists: pass --force to replace it, or choose another --out")
             if not (out / marker).is_file():
                 raise ToyganError(f"{out} is not empty and is not a toygan run folder: --force only replaces run folders")
-            shutil.rmtree(out)
+            with locked(out):
+                shutil.rmtree(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -62,18 +70,47 @@ def create_run_dir(
     return out
 
 
+@contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a run folder while writing it, so that a second `run --force` or `resume`
+    is refused instead of mixing its files with ours. The OS releases it when the process ends, however."""
+    try:
+        fd = os.open(Path(folder) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise ToyganError(f"cannot write to run folder {folder} ({error.strerror})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            who = f"toygan process {holder}" if holder else "another toygan process"
+            raise ToyganError(f"{folder} is in use by {who}: wait for it to end, or stop it, first") from None
+        except OSError as error:
+            raise ToyganError(f"cannot lock run folder {folder} ({error.strerror})") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def safe_name(text: str) -> str:
     """A folder name from a setting's text: anything but letters, digits and `=.,_-` becomes `_`."""
     return re.sub(r"[^A-Za-z0-9=.,_-]+", "_", text)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename, so `path` is always whole."""
+    """Write to a temporary file beside `path`, then rename, so `path` is always whole; a failed write
+    (disk full, file too large) leaves `path` as it was and raises `OSError` naming it."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise OSError(error.errno, error.strerror, str(path)) from None
     os.replace(tmp, path)
 
 
@@ -160,9 +197,26 @@ def load_checkpoint(run_dir: Path, template_state):
     if not path.is_file():
         raise ToyganError(f"{run_dir} has no {CHECKPOINT_FILE}: it cannot be resumed")
     stored = read_msgpack(path, "checkpoint")
-    if not isinstance(stored, dict) or "state" not in stored or "meta" not in stored:
+    meta = stored.get("meta") if isinstance(stored, dict) else None
+    if not isinstance(meta, dict) or "state" not in stored or not CHECKPOINT_META <= meta.keys():
         raise ToyganError(f"{path} is corrupt: it is not a toygan checkpoint file")
-    return pytree_from_dict(template_state, stored["state"], path), stored["meta"]
+    return pytree_from_dict(template_state, stored["state"], path), meta
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The step of the run folder's checkpoint, or None if it has no readable one."""
+    try:
+        return int(read_msgpack(Path(run_dir) / CHECKPOINT_FILE, "checkpoint")["meta"]["step"])
+    except (ToyganError, KeyError, TypeError, ValueError):
+        return None
+
+
+def summary_step(run_dir: Path) -> int | None:
+    """The step at which the run folder's last run ended and wrote its summary; None without one."""
+    try:
+        return int(json.loads((Path(run_dir) / SUMMARY_FILE).read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def write_rows(path: Path, rows: list[dict], columns: list[str] | None = None) -> None:
@@ -181,24 +235,56 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def rows_until(path: Path, step: int) -> list[dict[str, str]]:
+    """The rows of a run's CSV log up to `step`, a checkpoint's. A last row cut short (by a kill or a full
+    disk) comes after the checkpoint and is dropped; a damaged row or a log that stops short of `step`
+    cannot be repaired and is a one-line error."""
+    with open(path, newline="") as f:
+        text = f.read()
+    kept: list[dict[str, str]] = []
+    last = 0
+    for number, row in enumerate(csv.DictReader(io.StringIO(text[: text.rfind("\n") + 1])), start=2):
+        try:
+            row_step = int(row["step"])
+        except (TypeError, ValueError):
+            row_step = None
+        if row_step is None or None in row or None in row.values():
+            raise ToyganError(f"{path} is damaged at line {number}: the run folder was altered, it cannot be resumed")
+        if row_step > step:
+            break
+        kept.append(row)
+        last = row_step
+        if last == step:
+            break  # the rest comes after the checkpoint
+    if last != step:
+        raise ToyganError(
+            f"{path} stops at step {last}, short of the checkpoint's step {step}: the run folder was altered, it cannot be resumed"
+        )
+    return kept
+
+
 class CsvLog:
     """Rows appended and flushed one at a time, so the file is readable while the run goes on.
 
     `keep_until` (on resume) keeps the rows of an existing file up to that step and drops the rest,
-    rewriting the file atomically first.
+    rewriting the file atomically first. A failed write raises `OSError` naming the file.
     """
 
     def __init__(self, path: Path, columns: list[str], keep_until: int | None = None):
+        self.path = path
         rows = []
-        if keep_until is not None:
-            rows = [r for r in read_csv_rows(path) if int(r["step"]) <= keep_until]
+        if keep_until is not None and path.is_file():
+            rows = rows_until(path, keep_until)
         write_rows(path, rows, columns)
         self._file = open(path, "a", newline="")
         self._writer = csv.writer(self._file)
 
     def write(self, row: list) -> None:
-        self._writer.writerow(row)
-        self._file.flush()
+        try:
+            self._writer.writerow(row)
+            self._file.flush()
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, str(self.path)) from None
 
     def close(self) -> None:
         self._file.close()
@@ -206,5 +292,9 @@ class CsvLog:
     def __enter__(self) -> CsvLog:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        try:
+            self.close()
+        except OSError:
+            if exc_type is None:  # else the error already on its way says what failed
+                raise

@@ -2,7 +2,9 @@
 
 `run` starts a run and `resume` continues one from its checkpoint; both drive the same loop, which
 dispatches the next compiled chunk before drawing the last one, checkpoints at frame boundaries,
-stops cleanly on Ctrl-C and on NaN, and leaves a complete run folder in every case.
+stops cleanly on Ctrl-C, SIGTERM and NaN, and leaves a complete run folder in every case. While it
+runs it holds the folder's lock; a second signal or a failed write stops it at once with a one-line
+error, its last checkpoint kept.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import signal
 import threading
 import time
@@ -46,9 +49,25 @@ FrameCallback = Callable[[int, np.ndarray], None]
 
 
 class RunInterrupted(ToyganError):
-    """Ctrl-C: the run stopped at a frame boundary with a checkpoint; `toygan resume` continues it."""
+    """Ctrl-C or SIGTERM: the run stopped at a frame boundary with a checkpoint; `toygan resume` continues it."""
 
-    exit_code = 130
+    label = "interrupted"
+
+    def __init__(self, message: str, exit_code: int = 128 + signal.SIGINT):
+        super().__init__(message)
+        self.exit_code = exit_code  # 128 + the signal's number, as a shell reports a process it ended
+
+
+class RunAborted(RunInterrupted):
+    """A second Ctrl-C or SIGTERM: the run stopped at once, its last checkpoint kept."""
+
+    label = "aborted"
+
+
+class WriteFailed(ToyganError):
+    """A file of the run folder could not be written (disk full, file too large); the last checkpoint is kept."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -119,8 +138,9 @@ def run(
     `steps`, `seed` and `overrides` ({"train.lr_generator": 2e-4, ...}) change the scenario; `views`
     lists the panels to draw (["all"] for every one); `live=None` shows a window or notebook cell
     when one can be shown, `False` renders to files only. `data` is the MNIST file or folder of an
-    MNIST scenario. Raises `ToyganError` if training diverges and `RunInterrupted` on Ctrl-C, in both
-    cases after completing the run folder.
+    MNIST scenario. Raises `ToyganError` if training diverges and `RunInterrupted` on Ctrl-C or SIGTERM,
+    in both cases after completing the run folder; `RunAborted` on a second signal and `WriteFailed` when
+    a file cannot be written, in both cases with the last checkpoint kept.
     """
     overrides = dict(overrides or {})
     if steps is not None:
@@ -139,9 +159,10 @@ def run(
         config = dataclasses.replace(config, mnist=MnistConfig(str(Path(config.mnist.path).expanduser().resolve())))
     trainer = make_trainer(config)  # loads the data first: a bad --data leaves no run folder behind
     run_dir = rundir.create_run_dir(Path(out) if out is not None else None, config.name, force)
-    rundir.save_scenario(run_dir, config)
-    state = start(trainer, config)
-    return _drive(run_dir, config, trainer, state, None, live=live, quiet=quiet, on_frame=on_frame)
+    with _guarded(run_dir, quiet) as stop_requested:
+        rundir.save_scenario(run_dir, config)
+        state = start(trainer, config)
+        return _drive(run_dir, config, trainer, state, None, stop_requested, live=live, quiet=quiet, on_frame=on_frame)
 
 
 def resume(
@@ -155,42 +176,93 @@ def resume(
     """Continue a run from its last checkpoint, to `steps` in all if given (else the scenario's steps)."""
     run_dir = Path(run_dir)
     config = rundir.load_run_scenario(run_dir)
-    trainer = make_trainer(config)
-    state, meta = rundir.load_checkpoint(run_dir, start(trainer, config))
-    if steps is not None:
-        if steps <= meta["step"]:
-            raise ToyganError(f"--steps {steps} is not beyond the checkpoint's step {meta['step']}: give a larger total")
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=steps))
+    with _guarded(run_dir, quiet) as stop_requested:
         trainer = make_trainer(config)
-        rundir.save_scenario(run_dir, config)
-    elif meta["step"] >= config.train.steps:
-        raise ToyganError(f"{run_dir} already finished its {config.train.steps} steps: pass --steps N to train on")
-    return _drive(run_dir, config, trainer, state, meta, live=live, quiet=quiet, on_frame=on_frame)
+        state, meta = rundir.load_checkpoint(run_dir, start(trainer, config))
+        if steps is not None:
+            if steps <= meta["step"]:
+                raise ToyganError(f"--steps {steps} is not beyond the checkpoint's step {meta['step']}: give a larger total")
+            config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=steps))
+            trainer = make_trainer(config)
+            rundir.save_scenario(run_dir, config)
+        elif meta["step"] >= config.train.steps and rundir.summary_step(run_dir) == meta["step"]:
+            # (a run that stopped while finishing has no summary of its last step: resuming finishes it)
+            raise ToyganError(f"{run_dir} already finished its {config.train.steps} steps: pass --steps N to train on")
+        return _drive(run_dir, config, trainer, state, meta, stop_requested, live=live, quiet=quiet, on_frame=on_frame)
+
+
+def _signal_name(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+class StopRequest:
+    """Ctrl-C or SIGTERM while a run folder is written: the first asks for a clean stop at the next frame
+    (`is_set`), a second aborts at once by raising KeyboardInterrupt wherever the run is."""
+
+    def __init__(self, quiet: bool):
+        self.signals: list[int] = []
+        self._quiet = quiet
+
+    def is_set(self) -> bool:
+        return bool(self.signals)
+
+    def handle(self, signum: int, frame) -> None:
+        self.signals.append(signum)
+        if len(self.signals) > 1:
+            raise KeyboardInterrupt
+        if not self._quiet:
+            again = "press Ctrl-C again to abort" if signum == signal.SIGINT else "a second signal aborts"
+            notice = f"\n{_signal_name(signum)}: stopping at the next frame to save the checkpoint, GIF and report; {again} at once\n"
+            try:
+                os.write(2, notice.encode())  # not through sys.stderr: the handler may interrupt a write to it
+            except OSError:
+                pass
+
+    def error(self, step: int, steps: int, run_dir: Path) -> RunInterrupted:
+        """The error a run stopped by the first signal ends with."""
+        return RunInterrupted(
+            f"stopped by {_signal_name(self.signals[0])} at step {step} of {steps}; checkpoint, GIF and records are "
+            f"saved: continue with `toygan resume {run_dir}`",
+            128 + self.signals[0],
+        )
 
 
 @contextmanager
-def _sigint_flag():
-    """While training, the first Ctrl-C asks for a clean stop at the next frame; a second one aborts."""
-    requested = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield requested
-        return
+def _guarded(run_dir: Path, quiet: bool):
+    """Write `run_dir` holding its lock, with Ctrl-C and SIGTERM as stop requests (in the main thread). A
+    second signal or a failed write (disk full, file too large) ends the run with a one-line error that
+    says which checkpoint is kept."""
+    stop = StopRequest(quiet)
+    watched = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    with rundir.locked(run_dir):
+        previous = {signum: signal.signal(signum, stop.handle) for signum in watched}
+        try:
+            yield stop
+        except BaseException as error:
+            if len(stop.signals) > 1:  # what the second signal broke off, in whichever library, ends here
+                signum = stop.signals[-1]
+                what = f"a second {_signal_name(signum)}" if signum == stop.signals[0] else _signal_name(signum)
+                raise RunAborted(f"{what} stopped the run at once; {_kept(run_dir)}", 128 + signum) from None
+            if isinstance(error, OSError):
+                where = error.filename or run_dir
+                raise WriteFailed(f"cannot write {where} ({error.strerror or error}); {_kept(run_dir, ' once there is room')}") from None
+            raise
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
-    def handler(signum, frame):
-        if requested.is_set():
-            raise KeyboardInterrupt
-        requested.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield requested
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def _kept(run_dir: Path, when: str = "") -> str:
+    """What is left to continue from after a run stopped at once."""
+    step = rundir.checkpoint_step(run_dir)
+    if step is None:
+        return f"no checkpoint was written yet: nothing to resume, start the run again{when}"
+    return f"the checkpoint at step {step} is kept: continue with `toygan resume {run_dir}`{when}"
 
 
 def _restore_history(run_dir: Path, probe: Probe) -> tuple[dict[str, list], list[str]]:
     """Curves and warnings so far, read back from the CSV files (after they were cut to the checkpoint)."""
-    history: dict[str, list] = {name: [] for name in ("step", "d_loss", "g_loss", *(c[0] for c in probe.curves))}
+    history: dict[str, list] = {name: [] for name in ("step", "d_loss", "g_loss", "matches", *(c[0] for c in probe.curves))}
     warnings: list[str] = []
     for row in rundir.read_csv_rows(run_dir / rundir.LOSSES_FILE):
         history["d_loss"].append(float(row["d_loss"]))
@@ -199,8 +271,19 @@ def _restore_history(run_dir: Path, probe: Probe) -> tuple[dict[str, list], list
         history["step"].append(int(row["step"]))
         for name, value in probe.history_values(row).items():
             history[name].append(value)
+        if "matches" in row:
+            history["matches"].append(int(row["matches"]))
         warnings.extend(w for w in row["warnings"].split("; ") if w)
     return history, warnings
+
+
+def matched_from(steps: list[int], matches: list[int]) -> int | None:
+    """The first step from which a run matched its mixture at every frame to the end; None if the
+    last frame does not match."""
+    first = None
+    for step, match in zip(steps, matches):
+        first = (step if first is None else first) if match else None
+    return first
 
 
 def _drive(
@@ -209,6 +292,7 @@ def _drive(
     trainer: Trainer,
     state: TrainState,
     checkpoint: dict | None,
+    stop_requested: StopRequest,
     *,
     live: bool | None,
     quiet: bool,
@@ -276,6 +360,8 @@ def _drive(
         history["step"].append(step)
         for name, value in probe.history_values(row).items():
             history[name].append(value)
+        if "matches" in row:
+            history["matches"].append(row["matches"])
         if step > start:
             rate = (step - start) / (time.perf_counter() - started)
             progress.update(
@@ -301,7 +387,7 @@ def _drive(
         next_checkpoint = int(frame_state.step) + train_cfg.checkpoint_every
 
     interrupted = False
-    with losses_csv, metrics_csv, gif, progress, _sigint_flag() as stop_requested:
+    with losses_csv, metrics_csv, gif, progress:
         task = progress.add_task("training", total=train_cfg.steps, completed=start, rate="-", d_loss="-", g_loss="-", status="")
         started = time.perf_counter()
         if checkpoint is None:
@@ -331,21 +417,27 @@ def _drive(
     rundir.save_params(run_dir, kept)
     rundir.write_atomic(run_dir / rundir.FINAL_PNG, png_bytes(frame))
     summary = {"step": int(kept.step), "final": final, "reference": probe.reference, "warnings": all_warnings}
+    if "matches" in final:
+        summary["verdict"] = probe.verdict(final)
+        summary["matched_from_step"] = matched_from(history["step"], history["matches"])
+        summary["problems"] = probe.problems(final)
+        # What keeps the kept generator from matching (too narrow, too wide, masses off) is a warning.
+        summary["warnings"] = all_warnings + [f"step {int(kept.step)}: {text}" for text in summary["problems"]]
     rundir.write_atomic(run_dir / rundir.SUMMARY_FILE, json.dumps(summary, indent=2).encode())
     write_report(run_dir / rundir.REPORT_FILE, history, probe.curves, frame, config.name)
     display.close()
     elapsed = time.perf_counter() - started
     console.print(probe.table(final))
+    if "matched_from_step" in summary:
+        since = summary["matched_from_step"]
+        console.print(f"matched the mixture from step {since} to the end" if since is not None else f"does not match the mixture: {', '.join(summary['problems'])}")
     if watchdog.diverged:
         raise ToyganError(
             f"training diverged (NaN or infinite values) before step {step}: the last finite parameters "
             f"(step {int(last_good.step)}) are saved in {run_dir}; try lower learning rates"
         )
     if interrupted:
-        raise RunInterrupted(
-            f"interrupted at step {int(last_good.step)} of {train_cfg.steps}; checkpoint, GIF and records are "
-            f"saved: continue with `toygan resume {run_dir}`"
-        )
+        raise stop_requested.error(int(last_good.step), train_cfg.steps, run_dir)
     console.print(f"done in {elapsed:.1f}s ({(train_cfg.steps - start) / elapsed:,.0f} steps/s): {run_dir / rundir.GIF_FILE}")
     return Run(run_dir, config, trainer, kept)
 

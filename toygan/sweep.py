@@ -4,7 +4,9 @@ Runs whose settings differ only in seed or learning rates share a compiled progr
 together (and sharded over devices when there are several); a varied setting that changes the
 program (widths, batch size, loss, ...) starts a group of its own. Each run is written as a normal
 run folder (scenario, CSVs, parameters, summary, final frame), so `toygan sample` and `toygan eval`
-work on it; the sweep folder adds a summary table and a small-multiples GIF.
+work on it; the sweep folder adds a summary table and a small-multiples GIF. A run that diverges keeps
+its last finite parameters, says so in its summary.json (`diverged_at_step`), is counted in the table's
+`diverged` column and left out of its means; the others train on.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from toygan.config import Scenario, load_scenario
 from toygan.display import Display
 from toygan.errors import ToyganError
 from toygan.gif import GifWriter
-from toygan.metrics import metrics_columns, metrics_row, reported
+from toygan.metrics import metrics_columns, reported
 from toygan.observe import observe
 from toygan.published import PUBLISHED
 from toygan.probes import MixtureProbe
@@ -69,9 +71,9 @@ def _advance_many(trainer: Trainer, states, n_steps: int):
 
 
 @partial(jax.jit, static_argnums=0)
-def _observe_many(trainer: Trainer, states, z_RxExZ, good):
+def _observe_many(trainer: Trainer, states, z_RxExZ, real_RxExD, radii_RxE, good):
     """Observations of every run, and the latest finite state of each (for runs that diverge)."""
-    obs = jax.vmap(lambda state, z: observe(trainer, state, z))(states, z_RxExZ)
+    obs = jax.vmap(partial(observe, trainer))(states, z_RxExZ, real_RxExD, radii_RxE)
     keep = lambda new, old: jnp.where(obs.finite.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
     return obs, jax.tree.map(keep, states, good)
 
@@ -89,6 +91,8 @@ def _shard(tree, n_runs: int, console: Console):
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return math.nan, math.nan
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
@@ -134,19 +138,22 @@ def sweep(
     )
     shown: dict[int, list[np.ndarray]] = {}
     finals: dict[int, dict] = {}
+    diverged: dict[int, int] = {}  # run index -> the step at which it diverged
     started = time.perf_counter()
     for indices in groups.values():
-        finals.update(_train_group(folder, [runs[i] for i in indices], indices, shown, console))
+        finals.update(_train_group(folder, [runs[i] for i in indices], indices, shown, diverged, console))
     elapsed = time.perf_counter() - started
     seed_steps = sum(r.config.train.steps for r in runs)
     console.print(f"trained {len(runs)} runs in {elapsed:.1f}s: {seed_steps / elapsed:,.0f} seed-steps/s")
     _small_multiples(folder / GIF_FILE, runs, shown)
-    rows = _summarise(folder, runs, finals, console)
+    rows = _summarise(folder, runs, finals, diverged, console)
     return folder, rows
 
 
-def _train_group(folder: Path, runs: list[SweepRun], indices: list[int], shown: dict, console: Console) -> dict[int, dict]:
-    """Train one compiled group of runs together and write each run's folder."""
+def _train_group(
+    folder: Path, runs: list[SweepRun], indices: list[int], shown: dict, diverged: dict[int, int], console: Console
+) -> dict[int, dict]:
+    """Train one compiled group of runs together and write each run's folder; note the runs that diverge."""
     config = runs[0].config
     trainer = make_trainer(config)
     n_runs, view_cfg, n_modes = len(runs), config.view, trainer.mixture.n_modes
@@ -155,6 +162,9 @@ def _train_group(folder: Path, runs: list[SweepRun], indices: list[int], shown: 
     lr_d = jnp.array([r.config.train.lr_discriminator for r in runs], jnp.float32)
     states = _shard(_init_many(trainer, keys_R, lr_g, lr_d), n_runs, console)
     z_views = _shard(jax.vmap(trainer.view_noise)(keys_R), n_runs, console)
+    probes = [MixtureProbe(trainer, r.config) for r in runs]
+    real_RxExD = _shard(jnp.stack([jax.device_get(p.real_ExD) for p in probes]), n_runs, console)
+    radii_RxE = _shard(jnp.stack([jax.device_get(p.real_radii_E) for p in probes]), n_runs, console)
     dirs = [folder / r.name for r in runs]
     logs_csv, metrics_csv, dogs = [], [], []
     warnings_of: list[list[str]] = [[] for _ in runs]
@@ -171,7 +181,7 @@ def _train_group(folder: Path, runs: list[SweepRun], indices: list[int], shown: 
         logs, obs = jax.device_get((logs, obs))
         for r in range(n_runs):
             metrics = jax.tree.map(lambda leaf: leaf[r], obs.metrics)
-            row = metrics_row(metrics)
+            row = probes[r].metrics_row(metrics)
             d_real = d_fake = 0.5
             if logs is not None:
                 means = [reported(np.mean(v[r])) for v in logs]
@@ -183,13 +193,13 @@ def _train_group(folder: Path, runs: list[SweepRun], indices: list[int], shown: 
             shown[indices[r]].append((step, obs.fake_ExD[r, :SHOWN_POINTS], row))
 
     good = states
-    obs, good = _observe_many(trainer, states, z_views, good)
+    obs, good = _observe_many(trainer, states, z_views, real_RxExD, radii_RxE, good)
     record(0, None, obs)
     step, pending = 0, None
     for length in chunk_lengths(config.train.steps, view_cfg.frame_every):
         states, logs = _advance_many(trainer, states, length)
         step += length
-        obs, good = _observe_many(trainer, states, z_views, good)
+        obs, good = _observe_many(trainer, states, z_views, real_RxExD, radii_RxE, good)
         if pending is not None:
             record(*pending)
         pending = (step, logs, obs)
@@ -202,11 +212,20 @@ def _train_group(folder: Path, runs: list[SweepRun], indices: list[int], shown: 
         metrics_csv[r].close()
         state = jax.tree.map(lambda leaf: leaf[r], good)
         rundir.save_params(run_dir, state)
-        probe = MixtureProbe(trainer, sweep_run.config)
+        probe = probes[r]
         final_obs = jax.device_get(probe.observe(state))
         final = probe.row(final_obs)
         finals[indices[r]] = final
-        summary = {"step": int(state.step), "final": final, "reference": probe.reference, "warnings": warnings_of[r]}
+        summary = {
+            "step": int(state.step), "final": final, "reference": probe.reference, "warnings": warnings_of[r],
+            "verdict": probe.verdict(final), "problems": probe.problems(final), "diverged_at_step": dogs[r].diverged_at,
+        }
+        if dogs[r].diverged:
+            diverged[indices[r]] = dogs[r].diverged_at
+            console.print(
+                f"[yellow]warning:[/] {sweep_run.name} diverged at step {dogs[r].diverged_at}: left out of the means in "
+                f"{SWEEP_FILE}; its folder keeps its last finite parameters (step {int(state.step)})"
+            )
         rundir.write_atomic(run_dir / rundir.SUMMARY_FILE, json.dumps(summary, indent=2).encode())
         view = probe.view(Display().figure)
         view.update(int(state.step), final_obs, {}, [])
@@ -248,7 +267,8 @@ def _small_multiples(path: Path, runs: list[SweepRun], shown: dict) -> None:
             for i in range(len(runs)):
                 step, points, row = shown[i][f]
                 scatters[i].set_offsets(points)
-                texts[i].set_text(f"modes {row['modes_captured']}  hq {row['high_quality']:.0%}")
+                verdict = "matches" if row["matches"] else "not yet"
+                texts[i].set_text(f"{verdict}: distance {row['sw_ratio']:.1f}x, coverage {row['coverage']:.2f}")
                 scatters[i].axes.draw_artist(scatters[i])
                 texts[i].axes.draw_artist(texts[i])
             step_text.set_text(f"{config.name}: step {shown[0][f][0]}")
@@ -256,24 +276,31 @@ def _small_multiples(path: Path, runs: list[SweepRun], shown: dict) -> None:
             gif.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
 
 
-def _summarise(folder: Path, runs: list[SweepRun], finals: dict, console: Console) -> list[dict]:
-    """Mean and sd over seeds per setting, how many runs captured every mode; beside published numbers."""
+def _summarise(folder: Path, runs: list[SweepRun], finals: dict, diverged: dict, console: Console) -> list[dict]:
+    """Mean and sd over the seeds that did not diverge, per setting, how many runs captured every mode;
+    beside published numbers."""
     n_modes = runs[0].config.mixture.build().n_modes
     rows = []
     for label in dict.fromkeys(r.label for r in runs):
-        members = [finals[i] for i, r in enumerate(runs) if r.label == label]
-        row = {"setting": label or "(scenario)", "runs": len(members)}
-        for metric in ("modes_captured", "high_quality", "reverse_kl"):
+        indices = [i for i, r in enumerate(runs) if r.label == label]
+        members = [finals[i] for i in indices if i not in diverged]
+        row = {"setting": label or "(scenario)", "runs": len(indices), "diverged": len(indices) - len(members),
+               "matches": sum(m["matches"] for m in members)}
+        for metric in ("sw_ratio", "coverage", "modes_captured", "high_quality", "reverse_kl"):
             row[f"{metric}_mean"], row[f"{metric}_sd"] = _mean_sd([m[metric] for m in members])
         row["all_modes"] = sum(m["modes_captured"] == n_modes for m in members)
         rows.append(row)
     rundir.write_rows(folder / SWEEP_FILE, rows)
     table = Table(title=f"{runs[0].config.name}: final metrics over seeds (mean ± sd)", title_justify="left")
-    for column in ("setting", "modes captured", "high quality", "reverse KL", "all modes"):
+    for column in ("setting", "match the mixture", "distance / true", "coverage", "modes captured", "high quality",
+                   "reverse KL", "all modes"):
         table.add_column(column, justify="left" if column == "setting" else "right")
     for row in rows:
         table.add_row(
             row["setting"],
+            f"{row['matches']} / {row['runs']}",
+            f"{row['sw_ratio_mean']:.2f} ± {row['sw_ratio_sd']:.2f}",
+            f"{row['coverage_mean']:.3f} ± {row['coverage_sd']:.3f}",
             f"{row['modes_captured_mean']:.2f} ± {row['modes_captured_sd']:.2f} / {n_modes}",
             f"{row['high_quality_mean']:.1%} ± {row['high_quality_sd']:.1%}",
             f"{row['reverse_kl_mean']:.4f} ± {row['reverse_kl_sd']:.4f}",

@@ -133,13 +133,13 @@ class Trainer:
     def generate(self, state: TrainState, z_NxZ: jax.Array, y_N: jax.Array | None = None) -> jax.Array:
         """Samples for noise `z_NxZ` (and labels `y_N`, for conditional models), in inference mode."""
         y_N = jnp.zeros(z_NxZ.shape[:1], jnp.int32) if y_N is None else y_N
-        return _apply(self.g_graph, *self.shown_generator(state), z_NxZ, y_N, train=False)[0]
+        return self.source.to_data(_apply(self.g_graph, *self.shown_generator(state), z_NxZ, y_N, train=False)[0])
 
     def logits(self, state: TrainState, x_NxD: jax.Array, y_N: jax.Array | None = None) -> jax.Array:
         """Discriminator logits in inference mode (no dropout); D(x) = sigmoid(logit)."""
         y_N = jnp.zeros(x_NxD.shape[:1], jnp.int32) if y_N is None else y_N
         # A packed discriminator (PacGAN) judges sets of `pack` points: here, `pack` copies of each point.
-        x_NxP = jnp.tile(x_NxD, (1, self.scenario.model.pack))
+        x_NxP = jnp.tile(self.source.to_model(x_NxD), (1, self.scenario.model.pack))
         return _apply(self.d_graph, state.d_params, state.d_stats, x_NxP, y_N, train=False)[0][:, 0]
 
     def train_step(self, state: TrainState, data) -> tuple[TrainState, StepLog]:

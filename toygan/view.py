@@ -8,11 +8,14 @@ limits or the window is resized.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from toygan.config import ViewConfig
+from toygan.fidelity import SW_LIMIT
 from toygan.mixture import GaussianMixture
 from toygan.observe import FIELD_SIZE, Observation
 
@@ -32,8 +35,13 @@ class FrameView:
         title: str,
         view: ViewConfig,
         total_steps: int,
+        curves: tuple = (),
+        headline: Callable[[Observation], str] | None = None,
     ):
+        """`curves` are (history key, label, colour, on the right-hand axis); `headline(obs)` is the
+        title's verdict line."""
         self.figure, self.title, self.view = figure, title, view
+        self._headline = headline
         self._low, self._high = mixture.bounds()
         self._extent = (self._low[0], self._high[0], self._low[1], self._high[1])
         widths = [PANEL_INCHES] + [PANEL_INCHES] * view.optimal_discriminator + [CURVES_INCHES] * view.curves
@@ -73,27 +81,28 @@ class FrameView:
         self._curves = None
         if view.curves:
             loss_ax, metric_ax = figure.add_subplot(grid[0, -1]), figure.add_subplot(grid[1, -1])
-            kl_ax = metric_ax.twinx()
+            right_ax = metric_ax.twinx()
             for a in (loss_ax, metric_ax):
                 a.set_xlim(0, total_steps)
                 a.grid(alpha=0.3)
                 a.tick_params(labelsize=7)
-            kl_ax.tick_params(labelsize=7, colors="tab:purple")
+            right_ax.tick_params(labelsize=7, colors="tab:purple")
+            # The distance ratio spans decades, from the first frame's tens to about 1 at the end.
+            right_ax.set_yscale("log")
+            right_ax.axhline(SW_LIMIT, color="tab:purple", lw=0.8, ls="--", alpha=0.6)
             loss_ax.set_title("losses", fontsize=9)
             metric_ax.set_title("metrics", fontsize=9)
             metric_ax.set_ylim(0, 1.05)
             metric_ax.set_xlabel("step", fontsize=8)
             self._curves = {
-                "axes": (loss_ax, kl_ax),
+                "axes": (loss_ax, right_ax),
                 "d_loss": loss_ax.plot([], [], c="tab:red", lw=1, label="D loss")[0],
                 "g_loss": loss_ax.plot([], [], c="tab:blue", lw=1, label="G loss")[0],
-                "high_quality": metric_ax.plot([], [], c="tab:green", lw=1, label="high quality")[0],
-                "modes_share": metric_ax.plot([], [], c="black", lw=1, label="modes captured / K")[0],
-                "reverse_kl": kl_ax.plot([], [], c="tab:purple", lw=1, label="reverse KL (right)")[0],
             }
+            for name, label, colour, right in curves:
+                self._curves[name] = (right_ax if right else metric_ax).plot([], [], c=colour, lw=1, label=label)[0]
             loss_ax.legend(fontsize=7, loc="upper right")
-            metric_ax.legend(handles=[self._curves[k] for k in ("high_quality", "modes_share", "reverse_kl")],
-                             fontsize=7, loc="center right")
+            metric_ax.legend(handles=[self._curves[name] for name, *_ in curves], fontsize=7, loc="center right")
         self._background = None
         # Whatever lies above a heatmap is redrawn with it, or the heatmap would cover it.
         over_heatmap = [real] if view.discriminator else []
@@ -102,10 +111,10 @@ class FrameView:
         self._dynamic = [a for a in (self._d_image, self._manifold, self._fake, self._field, self._arrows,
                                      self._warning, self._optimal_image, self._ax.title, *over_heatmap) if a is not None]
         if self._curves is not None:
-            loss_ax, kl_ax = self._curves["axes"]
+            loss_ax, right_ax = self._curves["axes"]
             loss_ax.set_ylim(0, 2)
-            kl_ax.set_ylim(0, 1)
-            self._dynamic += [self._curves[k] for k in ("d_loss", "g_loss", "high_quality", "modes_share", "reverse_kl")]
+            right_ax.set_ylim(0.5, 50)
+            self._dynamic += [line for key, line in self._curves.items() if key != "axes"]
         self._dynamic.sort(key=lambda artist: artist.get_zorder())
         for artist in self._dynamic:
             artist.set_animated(True)
@@ -131,10 +140,10 @@ class FrameView:
         """Show the observation at `step`; `history` holds the curves so far, `warnings` the latest alerts."""
         losses = ""
         if history.get("d_loss"):
-            losses = f"\nD loss {history['d_loss'][-1]:.3f}   G loss {history['g_loss'][-1]:.3f}"
+            losses = f"   D loss {history['d_loss'][-1]:.3f}   G loss {history['g_loss'][-1]:.3f}"
         if obs is not None:
-            m = obs.metrics
-            losses += f"   modes {int(m.modes_captured)}   high quality {float(m.high_quality):.1%}"
+            if self._headline is not None:
+                losses += f"\n{self._headline(obs)}"
             self._fake.set_offsets(obs.fake_ExD[: self.view.points])
             if self._d_image is not None:
                 self._d_image.set_data(obs.d_grid_GxG)
@@ -155,12 +164,12 @@ class FrameView:
         self._warning.set_visible(bool(warnings))
         if self._curves is not None and history.get("step"):
             steps = history["step"]
-            for name in ("d_loss", "g_loss", "high_quality", "modes_share", "reverse_kl"):
-                values = history.get(name, [])
-                self._curves[name].set_data(steps[-len(values):] if values else [], values)
-            loss_ax, kl_ax = self._curves["axes"]
-            self._grow_ylim(loss_ax, history["d_loss"] + history["g_loss"])
-            self._grow_ylim(kl_ax, history["reverse_kl"])
+            for name, line in self._curves.items():
+                if name != "axes":
+                    values = history.get(name, [])
+                    line.set_data(steps[-len(values):] if values else [], values)
+            self._grow_ylim(self._curves["axes"][0], history["d_loss"] + history["g_loss"])
+
 
     def _grow_ylim(self, axis, values: list[float]) -> None:
         """Widen a curve's axis by half when a value leaves it; that costs one full redraw."""
