@@ -76,16 +76,21 @@ def toy_training(rounds: int, n: int, limit: float) -> dict:
         r = compare(setting, n, rounds)
         r["fraction_of_matmul"] = r["flops_per_step"] * r["toygan"] / limit
         results[label] = r
-        print(f"{label}: toygan {r['toygan']:,.0f} steps/s, PyTorch {r['pytorch']:,.0f} steps/s, "
-              f"{r['speedup']:.2f}x; {r['flops_per_step'] / 1e6:.1f} MFLOP/step = "
-              f"{100 * r['fraction_of_matmul']:.0f}% of matmul FLOP/s", flush=True)
+        print(
+            f"{label}: toygan {r['toygan']:,.0f} steps/s, PyTorch {r['pytorch']:,.0f} steps/s, "
+            f"{r['speedup']:.2f}x; {r['flops_per_step'] / 1e6:.1f} MFLOP/step = "
+            f"{100 * r['fraction_of_matmul']:.0f}% of matmul FLOP/s",
+            flush=True,
+        )
         print(f"  where the time goes: {where(r)}", flush=True)
     return results
 
 
 def where(r: dict) -> str:
-    return (f"{100 * r['noise_share']:.0f}% of a step draws its noise, {r['cores_busy']:.1f} of "
-            f"{os.cpu_count()} cores busy, compiled in {r['compile_s']:.1f} s")
+    return (
+        f"{100 * r['noise_share']:.0f}% of a step draws its noise, {r['cores_busy']:.1f} of "
+        f"{os.cpu_count()} cores busy, compiled in {r['compile_s']:.1f} s"
+    )
 
 
 def mnist_training(data_path: Path, rounds: int, n: int) -> dict:
@@ -93,8 +98,11 @@ def mnist_training(data_path: Path, rounds: int, n: int) -> dict:
     for batch in (32, 64):
         r = compare(f"mnist-cgan-{batch}", n, rounds, data_path)
         results[f"batch {batch}"] = r
-        print(f"mnist-cgan batch {batch}: toygan {r['toygan']:,.0f} steps/s, PyTorch {r['pytorch']:,.0f} "
-              f"steps/s, {r['speedup']:.2f}x; {where(r)}", flush=True)
+        print(
+            f"mnist-cgan batch {batch}: toygan {r['toygan']:,.0f} steps/s, PyTorch {r['pytorch']:,.0f} "
+            f"steps/s, {r['speedup']:.2f}x; {where(r)}",
+            flush=True,
+        )
     return results
 
 
@@ -130,19 +138,25 @@ def end_to_end(steps: int, rounds: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(rounds):
             walls["toygan"].append(measure(toygan_command("ring-8", steps, Path(tmp) / f"t{k}", *see_gans_args())))
-            walls["reference"].append(measure([sys.executable, "-m", "benchmarks.reference_run", str(Path(tmp) / f"r{k}.gif"),
-                                               "--steps", str(steps)]))
+            walls["reference"].append(
+                measure([sys.executable, "-m", "benchmarks.reference_run", str(Path(tmp) / f"r{k}.gif"), "--steps", str(steps)])
+            )
     result = {
         name: {"wall_s": statistics.median(r["wall_s"] for r in runs), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
         for name, runs in walls.items()
     }
     result["reference"]["draw_fps"] = json.loads(walls["reference"][-1]["output"].splitlines()[-1])["draw_fps"]
     result["speedup"] = result["reference"]["wall_s"] / result["toygan"]["wall_s"]
-    result["frames_per_s"] = {name: frames_per_second("ring-8", panels)["frames_per_s"] for name, panels in
-                              (("plain", []), ("default", None), ("all views", ["all"]))}
-    print(f"end to end, ring-8 {steps} steps at the See_GANs setting: toygan {result['toygan']['wall_s']:.1f} s "
-          f"({result['toygan']['peak_rss_mb']:.0f} MB), reference {result['reference']['wall_s']:.1f} s "
-          f"({result['reference']['peak_rss_mb']:.0f} MB): {result['speedup']:.2f}x", flush=True)
+    result["frames_per_s"] = {
+        name: frames_per_second("ring-8", panels)["frames_per_s"]
+        for name, panels in (("plain", []), ("default", None), ("all views", ["all"]))
+    }
+    print(
+        f"end to end, ring-8 {steps} steps at the See_GANs setting: toygan {result['toygan']['wall_s']:.1f} s "
+        f"({result['toygan']['peak_rss_mb']:.0f} MB), reference {result['reference']['wall_s']:.1f} s "
+        f"({result['reference']['peak_rss_mb']:.0f} MB): {result['speedup']:.2f}x",
+        flush=True,
+    )
     return result
 
 
@@ -150,10 +164,16 @@ def memory(long_steps: int, short_steps: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         short = measure(toygan_command("two-gaussians", short_steps, Path(tmp) / "short"))
         long = measure(toygan_command("two-gaussians", long_steps, Path(tmp) / "long"))
-    result = {"short": {"steps": short_steps, **_drop_output(short)}, "long": {"steps": long_steps, **_drop_output(long)},
-              "ratio": long["peak_rss_mb"] / short["peak_rss_mb"]}
-    print(f"memory: {long_steps:,} steps {long['peak_rss_mb']:.0f} MB vs {short_steps:,} steps "
-          f"{short['peak_rss_mb']:.0f} MB: {result['ratio']:.2f}x", flush=True)
+    result = {
+        "short": {"steps": short_steps, **_drop_output(short)},
+        "long": {"steps": long_steps, **_drop_output(long)},
+        "ratio": long["peak_rss_mb"] / short["peak_rss_mb"],
+    }
+    print(
+        f"memory: {long_steps:,} steps {long['peak_rss_mb']:.0f} MB vs {short_steps:,} steps "
+        f"{short['peak_rss_mb']:.0f} MB: {result['ratio']:.2f}x",
+        flush=True,
+    )
     return result
 
 
@@ -191,24 +211,32 @@ def markdown(results: dict) -> str:
     ]
     targets = iter(["≥ 2.5x, ≥ 60% of matmul", "≥ 6x"])
     for label, r in results["toy"].items():
-        lines.append(f"| {label} | {r['toygan']:,.0f} steps/s ({100 * r['fraction_of_matmul']:.0f}% of matmul FLOP/s, "
-                     f"{r['flops_per_step'] / 1e6:.1f} MFLOP/step) | {r['pytorch']:,.0f} steps/s | {r['speedup']:.2f}x | {next(targets)} |")
+        lines.append(
+            f"| {label} | {r['toygan']:,.0f} steps/s ({100 * r['fraction_of_matmul']:.0f}% of matmul FLOP/s, "
+            f"{r['flops_per_step'] / 1e6:.1f} MFLOP/step) | {r['pytorch']:,.0f} steps/s | {r['speedup']:.2f}x | {next(targets)} |"
+        )
     for label, r in results.get("mnist", {}).items():
         target = "≥ 3x" if label == "batch 32" else ""
         lines.append(f"| mnist-cgan, {label} | {r['toygan']:,.0f} steps/s | {r['pytorch']:,.0f} steps/s | {r['speedup']:.2f}x | {target} |")
     if "end_to_end" in results:
         e = results["end_to_end"]
-        lines.append(f"| end to end, ring-8 10,000 steps, See_GANs setting, frame every 50 + GIF | "
-                     f"{e['toygan']['wall_s']:.1f} s, peak {e['toygan']['peak_rss_mb']:.0f} MB | "
-                     f"{e['reference']['wall_s']:.1f} s, peak {e['reference']['peak_rss_mb']:.0f} MB | "
-                     f"{e['speedup']:.2f}x | ≥ 3x, less memory |")
+        lines.append(
+            f"| end to end, ring-8 10,000 steps, See_GANs setting, frame every 50 + GIF | "
+            f"{e['toygan']['wall_s']:.1f} s, peak {e['toygan']['peak_rss_mb']:.0f} MB | "
+            f"{e['reference']['wall_s']:.1f} s, peak {e['reference']['peak_rss_mb']:.0f} MB | "
+            f"{e['speedup']:.2f}x | ≥ 3x, less memory |"
+        )
         f = e["frames_per_s"]
-        lines.append(f"| frames/s (draw + GIF) | plain {f['plain']:.0f}, default {f['default']:.0f}, all views "
-                     f"{f['all views']:.0f} | {e['reference']['draw_fps']:.0f} (draw + PNG) | | |")
+        lines.append(
+            f"| frames/s (draw + GIF) | plain {f['plain']:.0f}, default {f['default']:.0f}, all views "
+            f"{f['all views']:.0f} | {e['reference']['draw_fps']:.0f} (draw + PNG) | | |"
+        )
     if "memory" in results:
         r = results["memory"]
-        lines.append(f"| peak memory, two-gaussians {r['long']['steps']:,} vs {r['short']['steps']:,} steps | "
-                     f"{r['long']['peak_rss_mb']:.0f} MB vs {r['short']['peak_rss_mb']:.0f} MB | | {r['ratio']:.2f}x | ≤ 1.2x |")
+        lines.append(
+            f"| peak memory, two-gaussians {r['long']['steps']:,} vs {r['short']['steps']:,} steps | "
+            f"{r['long']['peak_rss_mb']:.0f} MB vs {r['short']['peak_rss_mb']:.0f} MB | | {r['ratio']:.2f}x | ≤ 1.2x |"
+        )
     profiled = {**results.get("toy", {}), **{f"mnist-cgan, {k}": v for k, v in results.get("mnist", {}).items()}}
     if profiled and all("noise_share" in r for r in profiled.values()):
         lines += ["", "Where toygan's time goes (from the same runs):", ""]

@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     train, test = data.train, data.test
     each, fewest = n // 10, int(np.bincount(train.labels_N, minlength=10).min())
     if test is None or n % 10 or each > fewest:
-        raise SystemExit(f"needs a test split, and --samples a multiple of 10 up to {10 * fewest:,} (ten times the rarest digit's training images)")
+        raise SystemExit(
+            f"needs a test split, and --samples a multiple of 10 up to {10 * fewest:,} (ten times the rarest digit's training images)"
+        )
     rng = np.random.default_rng(0)
     balanced = np.concatenate([rng.choice(np.flatnonzero(train.labels_N == k), each, replace=False) for k in range(10)])
     real = {

@@ -34,8 +34,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="MNIST run folders")
     parser.add_argument("--draws", type=int, default=10, help="draws of 10,000 per run and of real training images")
     parser.add_argument(
-        "--settle", action="store_true",
-        help="for runs made before November 27: the averaged generator's batch-norm statistics from 4,096 batches, as a run keeps them now",
+        "--settle",
+        action="store_true",
+        help="for runs made before commit 52ec2a8: batch-norm statistics of the average from 4,096 batches, as runs keep them now",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -49,16 +50,20 @@ def main(argv: list[str] | None = None) -> None:
         distances = [probe.final(state, seed=1000 + i)["frechet_distance"] for i in range(args.draws)]
         figures[str(run_dir)] = {"eval": probe.final(state)["frechet_distance"], **spread(distances)}
         f = figures[str(run_dir)]
-        print(f"{run_dir}: toygan eval {f['eval']:.3f}; {args.draws} draws of 10,000: mean {f['mean']:.2f}, "
-              f"sd {f['sd']:.2f}, {f['min']:.2f} to {f['max']:.2f}")
+        print(
+            f"{run_dir}: toygan eval {f['eval']:.3f}; {args.draws} draws of 10,000: mean {f['mean']:.2f}, "
+            f"sd {f['sd']:.2f}, {f['min']:.2f} to {f['max']:.2f}"
+        )
     evaluator, train = probe.evaluator, probe.trainer.source.data.train
     images_NxD = train.scaled()
     rng = np.random.default_rng(0)
     real = [evaluator.read(images_NxD[rng.choice(len(images_NxD), FD_SAMPLES, replace=False)])[1] for _ in range(args.draws)]
     figures["real"] = {"first": evaluator.real_distance, **spread(real)}
     f = figures["real"]
-    print(f"real training images ({len(images_NxD):,}): the first {FD_SAMPLES:,} {f['first']:.3f} (toygan eval's reference); "
-          f"{args.draws} random sets of {FD_SAMPLES:,}: mean {f['mean']:.2f}, sd {f['sd']:.2f}, {f['min']:.2f} to {f['max']:.2f}")
+    print(
+        f"real training images ({len(images_NxD):,}): the first {FD_SAMPLES:,} {f['first']:.3f} (toygan eval's reference); "
+        f"{args.draws} random sets of {FD_SAMPLES:,}: mean {f['mean']:.2f}, sd {f['sd']:.2f}, {f['min']:.2f} to {f['max']:.2f}"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
 

@@ -70,7 +70,10 @@ def criteria(final: dict, reference: dict, weights: list[float]) -> dict:
         "mass error": (f"{mass_error:.3f}", mass_error <= MASS_TOLERANCE),
         "spread": (f"{min(spreads):.2f}-{max(spreads):.2f}", SPREAD_RANGE[0] <= min(spreads) and max(spreads) <= SPREAD_RANGE[1]),
         "distance": (f"{final['sw_ratio']:.2f}x", final["sw_ratio"] <= SW_LIMIT),
-        "coverage": (f"{final['coverage']:.3f} ({reference['coverage_mean']:.3f})", final["coverage"] >= reference["coverage_mean"] - COVERAGE_SLACK),
+        "coverage": (
+            f"{final['coverage']:.3f} ({reference['coverage_mean']:.3f})",
+            final["coverage"] >= reference["coverage_mean"] - COVERAGE_SLACK,
+        ),
     }
 
 

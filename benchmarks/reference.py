@@ -97,9 +97,14 @@ class Discriminator(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(10, 784)
         self.net = nn.Sequential(
-            nn.Linear(784, 512), nn.LeakyReLU(0.2),
-            nn.Linear(512, 512), nn.LeakyReLU(0.2), nn.Dropout(0.4),
-            nn.Linear(512, 512), nn.LeakyReLU(0.2), nn.Dropout(0.4),
+            nn.Linear(784, 512),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 512),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.4),
+            nn.Linear(512, 512),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(0.4),
             nn.Linear(512, 1),
         )
 

@@ -17,8 +17,16 @@ from benchmarks.flops import matmul_flops
 
 # (rows, inner, columns): the See_GANs and two-gaussians MLPs' forward products and backward ones,
 # then mnist-cgan's at batch 32, with a weight gradient's product over the batch.
-SHAPES = [(512, 256, 128), (512, 128, 128), (1024, 128, 128), (256, 128, 128), (128, 512, 256),
-          (32, 1024, 784), (32, 784, 512), (512, 32, 512)]
+SHAPES = [
+    (512, 256, 128),
+    (512, 128, 128),
+    (1024, 128, 128),
+    (256, 128, 128),
+    (128, 512, 256),
+    (32, 1024, 784),
+    (32, 784, 512),
+    (512, 32, 512),
+]
 
 
 def gflops(m: int, k: int, n: int, repeats: int = 2000) -> float:

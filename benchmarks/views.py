@@ -41,10 +41,25 @@ def frames_per_second(scenario_name: str, panels: list[str] | None, frames: int 
     state, _ = advance(trainer, state, 200)
     probe = MixtureProbe(trainer, scenario)
     obs = jax.device_get(probe.observe(state))
-    view = FrameView(Display().figure, trainer.mixture, np.asarray(trainer.mixture.sample(key, 1000)), "bench",
-                     scenario.view, 10_000, probe.curves, lambda obs: probe.verdict(probe.row(obs)))
-    history = {"step": [0, 50], "d_loss": [1.3], "g_loss": [0.7], "coverage": [0.5, 0.6], "precision": [0.9, 0.95],
-               "modes_share": [1.0, 1.0], "sw_ratio": [3.0, 1.2]}
+    view = FrameView(
+        Display().figure,
+        trainer.mixture,
+        np.asarray(trainer.mixture.sample(key, 1000)),
+        "bench",
+        scenario.view,
+        10_000,
+        probe.curves,
+        lambda obs: probe.verdict(probe.row(obs)),
+    )
+    history = {
+        "step": [0, 50],
+        "d_loss": [1.3],
+        "g_loss": [0.7],
+        "coverage": [0.5, 0.6],
+        "precision": [0.9, 0.95],
+        "modes_share": [1.0, 1.0],
+        "sw_ratio": [3.0, 1.2],
+    }
     with tempfile.TemporaryDirectory() as tmp, GifWriter(Path(tmp) / "b.gif", 10) as gif:
         view.update(50, obs, history, [])
         gif.append(view.render())
@@ -57,8 +72,13 @@ def frames_per_second(scenario_name: str, panels: list[str] | None, frames: int 
             gif.append(frame)
         encoded = time.perf_counter()
     draw_s, encode_s = (drawn - started) / frames, (encoded - drawn) / frames
-    return {"draw_ms": 1e3 * draw_s, "gif_ms": 1e3 * encode_s, "frames_per_s": 1 / (draw_s + encode_s),
-            "width": frame.shape[1], "height": frame.shape[0]}
+    return {
+        "draw_ms": 1e3 * draw_s,
+        "gif_ms": 1e3 * encode_s,
+        "frames_per_s": 1 / (draw_s + encode_s),
+        "width": frame.shape[1],
+        "height": frame.shape[0],
+    }
 
 
 def wall_time(scenario: str, steps: int, views: list[str] | None) -> float:
@@ -88,8 +108,12 @@ def main() -> None:
         walls["default"].append(wall_time(args.scenario, args.steps, None))
         walls["all"].append(wall_time(args.scenario, args.steps, ["all"]))
     default, full = statistics.median(walls["default"]), statistics.median(walls["all"])
-    results["end_to_end"] = {"steps": args.steps, "default_s": walls["default"], "all_views_s": walls["all"],
-                             "ratio": full / default}
+    results["end_to_end"] = {
+        "steps": args.steps,
+        "default_s": walls["default"],
+        "all_views_s": walls["all"],
+        "ratio": full / default,
+    }
     print(f"\n{args.scenario}, {args.steps} steps, wall time (median of {args.repeats}, alternating):")
     print(f"  default views {default:.1f} s   all views {full:.1f} s   ratio {full / default:.2f}")
     if args.json:

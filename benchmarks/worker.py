@@ -14,13 +14,20 @@ import time
 
 # The plain GAN of See_GANs, as the PyTorch reference trains it (the ring-8 scenario itself packs).
 SEE_GANS = {
-    "model.noise_dim": 256, "train.batch_size": 512, "model.hidden": [128, 128], "model.pack": 1,
-    "train.lr_generator": 2e-4, "train.lr_discriminator": 2e-4,
+    "model.noise_dim": 256,
+    "train.batch_size": 512,
+    "model.hidden": [128, 128],
+    "model.pack": 1,
+    "train.lr_generator": 2e-4,
+    "train.lr_discriminator": 2e-4,
 }
 # The Keras CGAN as the PyTorch reference trains it: one Adam rate, one batch for both networks, no
 # moving average of G, no R1.
 KERAS_CGAN = {
-    "train.lr_discriminator": 2e-4, "train.generator_batch_size": 0, "train.generator_ema": 0.0, "train.r1_gamma": 0.0,
+    "train.lr_discriminator": 2e-4,
+    "train.generator_batch_size": 0,
+    "train.generator_ema": 0.0,
+    "train.r1_gamma": 0.0,
 }
 SETTINGS = {  # name -> (scenario, overrides, noise size, batch)
     "see-gans": ("ring-8", SEE_GANS, 256, 512),

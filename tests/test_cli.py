@@ -12,7 +12,14 @@ def test_scenarios_lists_one_line_each():
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
     assert [line.split()[0] for line in lines] == [
-        "grid-25", "mnist-cgan", "mnist-cgan-onehot", "mnist-gan", "protocol-grid-25", "protocol-ring-8", "ring-8", "two-gaussians"
+        "grid-25",
+        "mnist-cgan",
+        "mnist-cgan-onehot",
+        "mnist-gan",
+        "protocol-grid-25",
+        "protocol-ring-8",
+        "ring-8",
+        "two-gaussians",
     ]
 
 
@@ -70,8 +77,19 @@ def test_compare_writes_runs_side_by_side_and_a_table(tmp_path):
     import imageio.v3 as iio
 
     out = tmp_path / "cmp"
-    args = ["compare", "two-gaussians", "--vary", "train.generator_loss=non-saturating,minimax", "--steps", "100",
-            "--out", str(out), "--views", "none", *TINY]
+    args = [
+        "compare",
+        "two-gaussians",
+        "--vary",
+        "train.generator_loss=non-saturating,minimax",
+        "--steps",
+        "100",
+        "--out",
+        str(out),
+        "--views",
+        "none",
+        *TINY,
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     rows = (out / "comparison.csv").read_text().splitlines()

@@ -49,8 +49,7 @@ def test_list_scenarios_describes_each():
 def test_user_file_and_overrides(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text(
-        '[mixture]\nweights = [0.25, 0.75]\nmeans = [[0, 0], [3, 0]]\nvariances = [[0.2, 0.2], [0.1, 0.4]]\n'
-        "[train]\nsteps = 300\n"
+        "[mixture]\nweights = [0.25, 0.75]\nmeans = [[0, 0], [3, 0]]\nvariances = [[0.2, 0.2], [0.1, 0.4]]\n[train]\nsteps = 300\n"
     )
     scenario = load_scenario(path, {"train.lr_generator": 2e-4, "seed": 7, "model.hidden": [64]})
     assert scenario.name == "mine"

@@ -57,9 +57,7 @@ def test_mode_fit_by_hand():
     np.testing.assert_allclose(fit.spread_KxD[1], [0.0, 0.0], atol=1e-3)
 
 
-MIXTURE = GaussianMixture.create(
-    [0.6, 0.3, 0.1], [[0.0, 0.0], [3.0, 1.0], [-2.0, 4.0]], [[0.1, 1.0], [0.5, 0.05], [0.2, 0.2]]
-)
+MIXTURE = GaussianMixture.create([0.6, 0.3, 0.1], [[0.0, 0.0], [3.0, 1.0], [-2.0, 4.0]], [[0.1, 1.0], [0.5, 0.05], [0.2, 0.2]])
 
 
 def _scaled_about_modes(factor: float, seed: int = 3) -> jax.Array:

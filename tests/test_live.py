@@ -56,9 +56,7 @@ def xvfb():
 
 def test_live_window_shows_each_frame(xvfb, tmp_path):
     env = {**os.environ, "DISPLAY": xvfb, "MPLBACKEND": "TkAgg"}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, xvfb, str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=300
-    )
+    done = subprocess.run([sys.executable, "-c", CHILD, xvfb, str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["backend"].lower() == "tkagg"

@@ -8,7 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import bar_digits
 from flax import nnx
+from test_mnist_data import SHARED, needs_real_mnist
 from typer.testing import CliRunner
 
 from toygan.classifier import FD_SAMPLES, class_spread, frechet_distance, load_evaluator
@@ -19,13 +21,16 @@ from toygan.errors import ToyganError
 from toygan.mnist import load_mnist
 from toygan.train import advance, make_trainer, start
 
-from conftest import bar_digits
-from test_mnist_data import SHARED, needs_real_mnist
-
 runner = CliRunner()
 TINY = {
-    "model.hidden": [64], "model.discriminator_hidden": [64], "model.discriminator_dropout": [0.2],
-    "train.steps": 200, "view.frame_every": 100, "view.eval_samples": 200, "view.points": 100, "view.sample_rows": 2,
+    "model.hidden": [64],
+    "model.discriminator_hidden": [64],
+    "model.discriminator_dropout": [0.2],
+    "train.steps": 200,
+    "view.frame_every": 100,
+    "view.eval_samples": 200,
+    "view.points": 100,
+    "view.sample_rows": 2,
 }
 TINY_ARGS = [arg for key, value in TINY.items() for arg in ("-s", f"{key}={json.dumps(value)}")]
 
@@ -72,8 +77,13 @@ def bar_read_as(images_NxD):
 
 
 def test_a_small_cgan_learns_to_draw_the_digit_asked_for(bar_mnist):
-    small = {"model.hidden": [128, 128], "model.discriminator_hidden": [128, 128], "train.steps": 800,
-             "train.lr_generator": 2e-3, "train.lr_discriminator": 2e-3}
+    small = {
+        "model.hidden": [128, 128],
+        "model.discriminator_hidden": [128, 128],
+        "train.steps": 800,
+        "train.lr_generator": 2e-3,
+        "train.lr_discriminator": 2e-3,
+    }
     scenario = load_scenario("mnist-cgan", {**TINY, **small, "mnist.path": str(bar_mnist)})
     trainer = make_trainer(scenario)
     state, _ = advance(trainer, start(trainer, scenario), 800)

@@ -10,8 +10,14 @@ from toygan.probes import MixtureProbe
 from toygan.train import advance, make_trainer
 from toygan.view import unbroken_pieces
 
-ALL_PANELS = {"view.discriminator": True, "view.gradients": True, "view.gradient_field": True,
-              "view.manifold": True, "view.optimal_discriminator": True, "view.curves": True}
+ALL_PANELS = {
+    "view.discriminator": True,
+    "view.gradients": True,
+    "view.gradient_field": True,
+    "view.manifold": True,
+    "view.optimal_discriminator": True,
+    "view.curves": True,
+}
 
 
 def test_binned_kde_matches_the_direct_kernel_sum():

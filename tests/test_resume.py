@@ -16,8 +16,14 @@ from toygan.errors import ToyganError
 from toygan.runner import RunInterrupted, resume
 
 STEPS = 1200
-SETTINGS = {"model.hidden": [32, 32], "train.batch_size": 64, "view.points": 200, "view.eval_samples": 200,
-            "train.checkpoint_every": 200, "view.discriminator": False}
+SETTINGS = {
+    "model.hidden": [32, 32],
+    "train.batch_size": 64,
+    "view.points": 200,
+    "view.eval_samples": 200,
+    "train.checkpoint_every": 200,
+    "view.discriminator": False,
+}
 CLI_SETTINGS = [arg for key, value in SETTINGS.items() for arg in ("-s", f"{key}={value}".replace("False", "false"))]
 
 
@@ -94,8 +100,13 @@ def test_ctrl_c_on_the_cli_checkpoints_and_says_how_to_resume(tmp_path, uninterr
     assert "Traceback" not in stderr
     assert (out / "checkpoint.msgpack").is_file() and _gif_frames(out / "training.gif") == _metric_rows(out)
 
-    done = subprocess.run([sys.executable, "-m", "toygan", "resume", str(out), "--no-live"], capture_output=True,
-                          text=True, env={**os.environ, "MPLBACKEND": "Agg"}, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "toygan", "resume", str(out), "--no-live"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     _same_records(out, uninterrupted)
 
@@ -145,8 +156,14 @@ def test_resume_rejects_folders_that_are_not_resumable_runs(tmp_path):
 
 def test_the_gif_is_bounded_by_its_maximum_frame_count(tmp_path):
     out = tmp_path / "run"
-    toygan.run("two-gaussians", steps=400, out=out, live=False, quiet=True,
-               overrides={**SETTINGS, "view.frame_every": 10, "view.gif_max_frames": 10})
+    toygan.run(
+        "two-gaussians",
+        steps=400,
+        out=out,
+        live=False,
+        quiet=True,
+        overrides={**SETTINGS, "view.frame_every": 10, "view.gif_max_frames": 10},
+    )
     assert _metric_rows(out) == 41
     frames = iio.imread(out / "training.gif", index=None)
     assert 2 <= frames.shape[0] <= 10

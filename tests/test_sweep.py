@@ -31,7 +31,12 @@ def swept(tmp_path_factory):
 def test_every_run_is_a_normal_run_folder(swept):
     folder, rows = swept
     runs = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    assert runs == ["lr_generator=0.0002_seed=0", "lr_generator=0.0002_seed=1", "lr_generator=0.001_seed=0", "lr_generator=0.001_seed=1"]
+    assert runs == [
+        "lr_generator=0.0002_seed=0",
+        "lr_generator=0.0002_seed=1",
+        "lr_generator=0.001_seed=0",
+        "lr_generator=0.001_seed=1",
+    ]
     one = folder / runs[3]
     scenario = toygan.load_scenario(one / "scenario.toml")
     assert scenario.seed == 1 and scenario.train.lr_generator == 1e-3
@@ -61,8 +66,15 @@ def test_summary_is_mean_and_sd_over_seeds(swept):
 
 def test_a_swept_run_matches_the_same_run_trained_alone(swept, tmp_path):
     folder, _ = swept
-    alone = toygan.run("ring-8", steps=100, seed=1, out=tmp_path / "alone", live=False, quiet=True,
-                       overrides={**TINY, "train.lr_generator": 1e-3, "view.discriminator": False})
+    alone = toygan.run(
+        "ring-8",
+        steps=100,
+        seed=1,
+        out=tmp_path / "alone",
+        live=False,
+        quiet=True,
+        overrides={**TINY, "train.lr_generator": 1e-3, "view.discriminator": False},
+    )
     a = _rows(alone.run_dir / "losses.csv")
     b = _rows(folder / "lr_generator=0.001_seed=1" / "losses.csv")
     for row_a, row_b in zip(a, b):
@@ -72,8 +84,24 @@ def test_a_swept_run_matches_the_same_run_trained_alone(swept, tmp_path):
 
 def test_settings_that_change_the_program_form_their_own_group(tmp_path):
     runner = CliRunner()
-    args = ["sweep", "two-gaussians", "--seeds", "1", "--vary", "model.hidden=[16],[32, 32]", "--steps", "50",
-            "--out", str(tmp_path / "s"), "-s", "train.batch_size=32", "-s", "view.eval_samples=200", "-s", "view.points=100"]
+    args = [
+        "sweep",
+        "two-gaussians",
+        "--seeds",
+        "1",
+        "--vary",
+        "model.hidden=[16],[32, 32]",
+        "--steps",
+        "50",
+        "--out",
+        str(tmp_path / "s"),
+        "-s",
+        "train.batch_size=32",
+        "-s",
+        "view.eval_samples=200",
+        "-s",
+        "view.points=100",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "2 runs (2 setting(s) x 1 seeds) in 2 compiled program(s)" in result.output

@@ -9,8 +9,8 @@ threefry2x32 = pytest.importorskip(
     "jax._src.random.threefry2x32", reason="this JAX keeps threefry elsewhere: toygan draws at JAX's own speed"
 )
 
-import toygan  # noqa: F401  (installs the lowering)
-from toygan.threefry import unroll_on_cpu
+import toygan  # noqa: E402, F401  (installs the lowering)
+from toygan.threefry import unroll_on_cpu  # noqa: E402
 
 
 def test_unrolled_threefry_draws_the_same_bits_as_jax_rolled_loop():

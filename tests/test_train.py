@@ -25,7 +25,7 @@ def test_losses_match_the_textbook_formulas_and_stay_finite_when_d_saturates():
     saturated_real, saturated_fake = jnp.array([200.0]), jnp.array([-200.0])
     assert float(discriminator_loss(saturated_real, saturated_fake)) == pytest.approx(0.0, abs=1e-6)
     assert float(generator_loss(saturated_fake, "non-saturating")) == pytest.approx(200.0)
-    grad = jax.grad(lambda l: generator_loss(l, "non-saturating"))(saturated_fake)
+    grad = jax.grad(lambda logit: generator_loss(logit, "non-saturating"))(saturated_fake)
     assert np.all(np.isfinite(grad)) and float(grad[0]) == pytest.approx(-1.0)
 
 
@@ -34,7 +34,12 @@ def _nearest_mode_distance(trainer, x):
 
 
 def test_a_short_run_moves_the_generated_points_toward_the_data(tiny_overrides):
-    far_away = {"mixture.means": [[4.0, 4.0], [5.0, 5.0]], "train.lr_generator": 1e-3, "train.lr_discriminator": 1e-3}
+    far_away = {
+        "mixture.means": [[4.0, 4.0], [5.0, 5.0]],
+        "train.lr_generator": 1e-3,
+        "train.lr_discriminator": 1e-3,
+        "train.generator_ema": 0.0,
+    }  # the trained generator itself, not its lagging average
     scenario = load_scenario("two-gaussians", {**tiny_overrides, **far_away})
     trainer = make_trainer(scenario)
     key = jax.random.key(0)
@@ -43,7 +48,10 @@ def test_a_short_run_moves_the_generated_points_toward_the_data(tiny_overrides):
     state, logs = advance(trainer, state, 600)
     after = _nearest_mode_distance(trainer, trainer.generate(state, z))
     assert int(state.step) == 600
-    assert after < 0.3 * before, (before, after)
+    # Training in standardised coordinates starts G at the data's centre, between the modes; 600 steps
+    # bring its points near to a true sample's own distance from their nearest mode.
+    truth = _nearest_mode_distance(trainer, trainer.mixture.sample(key, z.shape[0]))
+    assert after < 0.85 * before and after < 1.3 * truth, (before, after, truth)
     assert np.all(np.isfinite(logs.d_loss)) and np.all(np.isfinite(logs.g_loss))
 
 
@@ -195,7 +203,7 @@ def test_the_generators_update_can_draw_another_number_of_fakes(tiny_overrides):
     g_key = jax.random.split(jax.random.fold_in(first.train_key, 0))[1]
     pack = trainer.scenario.model.pack
     fakes = trainer.generate(first, jax.random.normal(g_key, (16, trainer.scenario.model.noise_dim)))
-    sets = fakes.reshape(16 // pack, -1)  # ring-8's D judges packs of `pack` points
+    sets = trainer.source.to_model(fakes).reshape(16 // pack, -1)  # D judges packs of `pack` points, standardised
     d_model = nnx.merge(trainer.d_graph, state.d_params, state.d_stats, copy=True)  # D after the step's update
     expected = generator_loss(d_model(sets, jnp.zeros(16 // pack, jnp.int32))[:, 0], "non-saturating")
     np.testing.assert_allclose(log.g_loss[0], expected, rtol=1e-5)

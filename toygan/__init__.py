@@ -1,8 +1,8 @@
 """toygan: watch GANs learn.
 
-    import toygan
-    result = toygan.run("two-gaussians", steps=2000, seed=1)
-    points = result.sample(500)
+import toygan
+result = toygan.run("two-gaussians", steps=2000, seed=1)
+points = result.sample(500)
 """
 
 from toygan import threefry

@@ -16,9 +16,7 @@ from toygan.errors import ToyganError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Watch GANs learn.")
 
-SetOption = Annotated[
-    Optional[list[str]], typer.Option("--set", "-s", help="Override any setting: -s train.lr_generator=2e-4.")
-]
+SetOption = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override any setting: -s train.lr_generator=2e-4.")]
 ViewsOption = Annotated[
     Optional[str],
     typer.Option(
@@ -77,15 +75,23 @@ def run(
     set_: SetOption = None,
     views: ViewsOption = None,
     data_path: Annotated[
-        Optional[Path], typer.Option("--data", help="MNIST scenarios: .npz, IDX file or folder, or .csv; default: download to the cache.")
+        Optional[Path],
+        typer.Option("--data", help="MNIST scenarios: .npz, IDX file or folder, or .csv; default: download to the cache."),
     ] = None,
 ) -> None:
     """Train a GAN on a scenario, watch it live, and write a run folder with its GIF, metrics and report."""
     from toygan.runner import run as run_scenario
 
     run_scenario(
-        scenario, steps=steps, seed=seed, out=out, force=force, live=None if live else False,
-        overrides=_overrides(set_), views=_views(views), data=data_path,
+        scenario,
+        steps=steps,
+        seed=seed,
+        out=out,
+        force=force,
+        live=None if live else False,
+        overrides=_overrides(set_),
+        views=_views(views),
+        data=data_path,
     )
 
 
@@ -106,9 +112,7 @@ def resume(
 @_user_errors
 def compare(
     scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a .toml file.")],
-    vary: Annotated[
-        list[str], typer.Option(help="A setting and its values: --vary train.generator_loss=non-saturating,minimax.")
-    ],
+    vary: Annotated[list[str], typer.Option(help="A setting and its values: --vary train.generator_loss=non-saturating,minimax.")],
     steps: Annotated[Optional[int], typer.Option(help="Training steps of each run.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="The seed all runs share.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder; default runs/NAME-compare-DATE-TIME.")] = None,
@@ -116,7 +120,8 @@ def compare(
     set_: SetOption = None,
     views: ViewsOption = None,
     data_path: Annotated[
-        Optional[Path], typer.Option("--data", help="MNIST scenarios: .npz, IDX file or folder, or .csv; default: download to the cache.")
+        Optional[Path],
+        typer.Option("--data", help="MNIST scenarios: .npz, IDX file or folder, or .csv; default: download to the cache."),
     ] = None,
 ) -> None:
     """Train the same scenario and seed under each setting; write one side-by-side GIF and a metrics table."""
@@ -124,8 +129,15 @@ def compare(
     from toygan.compare import parse_vary
 
     compare_runs(
-        scenario, dict(parse_vary(text) for text in vary), steps=steps, seed=seed, out=out, force=force,
-        overrides=_overrides(set_), views=_views(views), data=data_path,
+        scenario,
+        dict(parse_vary(text) for text in vary),
+        steps=steps,
+        seed=seed,
+        out=out,
+        force=force,
+        overrides=_overrides(set_),
+        views=_views(views),
+        data=data_path,
     )
 
 
@@ -134,9 +146,7 @@ def compare(
 def sweep(
     scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a .toml file.")],
     seeds: Annotated[int, typer.Option(help="Seeds per setting (0, 1, ... unless --first-seed).")] = 10,
-    vary: Annotated[
-        Optional[list[str]], typer.Option(help="A setting and its values: --vary train.lr_generator=1e-4,2e-4.")
-    ] = None,
+    vary: Annotated[Optional[list[str]], typer.Option(help="A setting and its values: --vary train.lr_generator=1e-4,2e-4.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Training steps of each run.")] = None,
     first_seed: Annotated[int, typer.Option(help="The first seed.")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="Folder; default runs/NAME-sweep-DATE-TIME.")] = None,
@@ -153,8 +163,14 @@ def sweep(
     from toygan.sweep import sweep as sweep_runs
 
     sweep_runs(
-        scenario, seeds, dict(parse_vary(text) for text in vary or []), steps=steps, first_seed=first_seed,
-        out=out, force=force, overrides=_overrides(set_),
+        scenario,
+        seeds,
+        dict(parse_vary(text) for text in vary or []),
+        steps=steps,
+        first_seed=first_seed,
+        out=out,
+        force=force,
+        overrides=_overrides(set_),
     )
 
 

@@ -123,8 +123,15 @@ def compare(
         label = _label(setting)
         console.print(f"[bold]{label}[/]")
         result = run(
-            scenario, steps=steps, seed=seed, out=folder / _folder_name(setting), live=False,
-            overrides={**(overrides or {}), **setting}, views=views, quiet=True, data=data,
+            scenario,
+            steps=steps,
+            seed=seed,
+            out=folder / _folder_name(setting),
+            live=False,
+            overrides={**(overrides or {}), **setting},
+            views=views,
+            quiet=True,
+            data=data,
         )
         final = result.evaluate()
         rows.append({"setting": label, **final})

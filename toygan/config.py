@@ -207,7 +207,9 @@ class TrainConfig:
         if not self.r1_gamma >= 0:
             raise ToyganError(f"train.r1_gamma must be >= 0 (0 turns the gradient penalty off), got {self.r1_gamma}")
         if not 0 < self.top_k <= 1:
-            raise ToyganError(f"train.top_k must be in (0, 1] (the share of fakes the generator learns from; 1 turns top-k off), got {self.top_k}")
+            raise ToyganError(
+                f"train.top_k must be in (0, 1] (the share of fakes the generator learns from; 1 turns top-k off), got {self.top_k}"
+            )
         if not 0 < self.top_k_decay <= 1:
             raise ToyganError(f"train.top_k_decay must be in (0, 1] (the kept share's factor per 1,000 steps), got {self.top_k_decay}")
         if not self.mode_seeking >= 0:
@@ -253,8 +255,17 @@ class ViewConfig:
 
     def __post_init__(self):
         _require_positive(
-            "view", self, "frame_every", "log_every", "fps", "points", "eval_samples", "grid_size", "arrows",
-            "gif_max_frames", "sample_rows",
+            "view",
+            self,
+            "frame_every",
+            "log_every",
+            "fps",
+            "points",
+            "eval_samples",
+            "grid_size",
+            "arrows",
+            "gif_max_frames",
+            "sample_rows",
         )
         if not -1 <= self.digit <= 9:
             raise ToyganError(f"view.digit must be a digit 0..9, or -1 for all ten, got {self.digit}")
@@ -264,9 +275,7 @@ class ViewConfig:
                 "the drawn points are a subset of the evaluation sample"
             )
         if self.gradients and self.arrows > self.points:
-            raise ToyganError(
-                f"view.arrows ({self.arrows}) exceeds view.points ({self.points}): arrows are drawn on shown points"
-            )
+            raise ToyganError(f"view.arrows ({self.arrows}) exceeds view.points ({self.points}): arrows are drawn on shown points")
 
     def with_panels(self, panels: list[str]) -> ViewConfig:
         """This config with exactly `panels` on; "all" turns every panel on."""
@@ -298,7 +307,7 @@ class Scenario:
         if self.mixture is not None:
             self.mixture.build()
             if self.model.conditioning != "none":
-                raise ToyganError("model.conditioning needs labelled data: use it with [mnist], or set it to \"none\"")
+                raise ToyganError('model.conditioning needs labelled data: use it with [mnist], or set it to "none"')
         if self.train.fake_labels == "data" and self.model.conditioning == "none":
             raise ToyganError(
                 'train.fake_labels = "data" is for conditional runs: set model.conditioning, or leave train.fake_labels "uniform"'
@@ -308,9 +317,7 @@ class Scenario:
         for name in ("batch_size", "generator_batch_size"):
             if getattr(self.train, name) % self.label_run:
                 pairs = " times 2 (train.mode_seeking pairs samples)" if self.train.mode_seeking > 0 else ""
-                raise ToyganError(
-                    f"train.{name} ({getattr(self.train, name)}) must be a multiple of model.pack ({self.model.pack}){pairs}"
-                )
+                raise ToyganError(f"train.{name} ({getattr(self.train, name)}) must be a multiple of model.pack ({self.model.pack}){pairs}")
 
     @property
     def label_run(self) -> int:
@@ -414,20 +421,17 @@ def _expand_mixture(table) -> dict:
         radius = _number(table.pop("radius", None), "mixture.radius")
         if not isinstance(modes, int) or isinstance(modes, bool) or modes <= 0:
             raise ToyganError(f"mixture.modes must be a positive integer, got {modes!r}")
-        means = [
-            (radius * math.cos(2 * math.pi * k / modes), radius * math.sin(2 * math.pi * k / modes))
-            for k in range(modes)
-        ]
+        means = [(radius * math.cos(2 * math.pi * k / modes), radius * math.sin(2 * math.pi * k / modes)) for k in range(modes)]
     elif kind == "grid":
         coords = table.pop("coords", None)
         if not isinstance(coords, list) or not coords:
-            raise ToyganError("mixture.coords must be a non-empty list of numbers for kind = \"grid\"")
+            raise ToyganError('mixture.coords must be a non-empty list of numbers for kind = "grid"')
         coords = [_number(c, "mixture.coords") for c in coords]
         means = [(x, y) for x in coords for y in coords]
     else:
-        raise ToyganError(f"mixture.kind '{kind}' is unknown: use \"explicit\", \"ring\" or \"grid\"")
+        raise ToyganError(f'mixture.kind \'{kind}\' is unknown: use "explicit", "ring" or "grid"')
     if table:
-        raise ToyganError(f"mixture has unexpected keys {sorted(table)} for kind = \"{kind}\"")
+        raise ToyganError(f'mixture has unexpected keys {sorted(table)} for kind = "{kind}"')
     return {
         "weights": [1.0 / len(means)] * len(means),
         "means": [list(m) for m in means],

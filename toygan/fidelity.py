@@ -102,8 +102,9 @@ class ModeFit(NamedTuple):
     spread_KxD: jax.Array  # weighted standard deviation per axis / the mode's true one (1.0 is right)
 
 
-def mode_fit(log_weights_K: jax.Array, component_log_prob_NxK: jax.Array, x_NxD: jax.Array,
-             means_KxD: jax.Array, variances_KxD: jax.Array) -> ModeFit:
+def mode_fit(
+    log_weights_K: jax.Array, component_log_prob_NxK: jax.Array, x_NxD: jax.Array, means_KxD: jax.Array, variances_KxD: jax.Array
+) -> ModeFit:
     """Per-mode mass, mean offset and spread ratio of a sample, from its responsibilities under the truth."""
     r_NxK = jax.nn.softmax(component_log_prob_NxK + log_weights_K[None], axis=1)
     total_K = jnp.sum(r_NxK, axis=0)

@@ -35,8 +35,15 @@ from toygan.mixture import GaussianMixture
 HQ_RADIUS = 3.0
 KL_PSEUDO_COUNT = 0.5
 SCALAR_METRICS = (
-    "sw_ratio", "precision", "recall", "density", "coverage",
-    "modes_captured", "high_quality", "reverse_kl", "log_likelihood",
+    "sw_ratio",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "modes_captured",
+    "high_quality",
+    "reverse_kl",
+    "log_likelihood",
 )
 AXES = "xy"
 
@@ -75,8 +82,13 @@ def mixture_metrics(mixture: GaussianMixture, x_NxD: jax.Array, real_MxD: jax.Ar
     x_c, real_c = x_NxD - centre_D[None], real_MxD - centre_D[None]
     coverage = precision_recall_coverage(real_c[:KNN_POINTS], x_c[:KNN_POINTS], real_radii_M)
     log_w_K = jnp.log(jnp.maximum(p_K, 1e-30))
-    fit = mode_fit(log_w_K, mixture.component_log_prob(x_NxD), x_c,
-                   jnp.asarray(mixture.means_KxD) - centre_D[None], jnp.asarray(mixture.variances_KxD))
+    fit = mode_fit(
+        log_w_K,
+        mixture.component_log_prob(x_NxD),
+        x_c,
+        jnp.asarray(mixture.means_KxD) - centre_D[None],
+        jnp.asarray(mixture.variances_KxD),
+    )
     return MixtureMetrics(
         modes_captured=jnp.sum(captured_K),
         high_quality=jnp.mean(high_quality_N),

@@ -32,10 +32,7 @@ class GaussianMixture:
         if n_modes == 0 or dim == 0:
             raise ToyganError(f"{where}.means is empty: give at least one mean with at least one coordinate")
         if weights_K.shape[0] != n_modes:
-            raise ToyganError(
-                f"{where}.weights has {weights_K.shape[0]} entries but there are {n_modes} means: "
-                "give one weight per mode"
-            )
+            raise ToyganError(f"{where}.weights has {weights_K.shape[0]} entries but there are {n_modes} means: give one weight per mode")
         if variances_KxD.shape != means_KxD.shape:
             raise ToyganError(
                 f"{where}.variances has shape {list(variances_KxD.shape)} but means has "
@@ -47,9 +44,7 @@ class GaussianMixture:
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             raise ToyganError(f"{where}.weights sum to {total:.6g}, not 1: rescale them so they sum to 1")
         if np.any(variances_KxD <= 0):
-            raise ToyganError(
-                f"{where}.variances has a non-positive entry {variances_KxD.min():g}: variances must be > 0"
-            )
+            raise ToyganError(f"{where}.variances has a non-positive entry {variances_KxD.min():g}: variances must be > 0")
         return cls(
             weights_K.astype(np.float32),
             means_KxD.astype(np.float32),

@@ -55,8 +55,8 @@ class DigitView:
             self._ax.set_xticks([])
         self._loss_ax = figure.add_subplot(grid[0, 1])
         self._score_ax = figure.add_subplot(grid[1, 1])
-        self._d_line, = self._loss_ax.plot([], [], c="tab:red", lw=1, label="D loss")
-        self._g_line, = self._loss_ax.plot([], [], c="tab:blue", lw=1, label="G loss")
+        (self._d_line,) = self._loss_ax.plot([], [], c="tab:red", lw=1, label="D loss")
+        (self._g_line,) = self._loss_ax.plot([], [], c="tab:blue", lw=1, label="G loss")
         self._loss_ax.legend(fontsize=8, loc="upper right")
         self._loss_ax.set_title("losses (mean per frame)", fontsize=9)
         self._fd_ax = self._score_ax.twinx()
@@ -91,7 +91,7 @@ class DigitView:
                 headline += f"   accuracy {history['accuracy'][-1]:.1%}"
             headline += f"   Fréchet distance {history['frechet_distance'][-1]:.2f}"
         if history.get("d_loss"):
-            loss_steps = history["step"][-len(history["d_loss"]):]
+            loss_steps = history["step"][-len(history["d_loss"]) :]
             self._d_line.set_data(loss_steps, history["d_loss"])
             self._g_line.set_data(loss_steps, history["g_loss"])
             values = [v for v in history["d_loss"] + history["g_loss"] if np.isfinite(v)]

@@ -77,9 +77,7 @@ def binned_kde_log_density(samples_NxD: jax.Array, xs_G: np.ndarray, ys_G: np.nd
     counts_GxG = jnp.zeros((size, size))
     for d_row, d_col in ((0, 0), (0, 1), (1, 0), (1, 1)):
         weight_N = (1 - jnp.abs(row_N - row0_N - d_row)) * (1 - jnp.abs(col_N - col0_N - d_col))
-        counts_GxG = counts_GxG.at[(row0_N + d_row).astype(jnp.int32), (col0_N + d_col).astype(jnp.int32)].add(
-            weight_N, mode="drop"
-        )
+        counts_GxG = counts_GxG.at[(row0_N + d_row).astype(jnp.int32), (col0_N + d_col).astype(jnp.int32)].add(weight_N, mode="drop")
 
     def kernel(axis_G, h):
         diff = (axis_G[:, None] - axis_G[None, :]) / h

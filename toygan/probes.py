@@ -22,11 +22,13 @@ from toygan.digits import (
     confusion,
     digit_metrics,
     digit_variety,
-    metrics_columns as digit_columns,
     observe_digits,
     requested_labels,
     shown_labels,
     shown_noise,
+)
+from toygan.digits import (
+    metrics_columns as digit_columns,
 )
 from toygan.metrics import comparison_sample, metrics_columns, metrics_row, problems, reference_draws, reference_row, verdict
 from toygan.mnist_view import DigitView
@@ -73,9 +75,7 @@ class MixtureProbe:
         # Frames are observed on the last device: with several (the CLI makes one per core), scoring a
         # frame overlaps the next chunk of training instead of following it.
         self.device = jax.devices()[-1]
-        self.z_view_ExZ, self.real_ExD, self.real_radii_E = jax.device_put(
-            (self.z_view_ExZ, self.real_ExD, self.real_radii_E), self.device
-        )
+        self.z_view_ExZ, self.real_ExD, self.real_radii_E = jax.device_put((self.z_view_ExZ, self.real_ExD, self.real_radii_E), self.device)
 
     def observe(self, state: TrainState):
         state = jax.device_put(state, self.device)
@@ -115,12 +115,18 @@ class MixtureProbe:
         return "matches" if row["matches"] else f"distance {row['sw_ratio']:.1f}x"
 
     def view(self, figure: Figure):
-        real_Nx2 = np.asarray(
-            self.trainer.mixture.sample(jax.random.fold_in(self.key, REAL_POINTS_SALT), self.scenario.view.points)
-        )
+        real_Nx2 = np.asarray(self.trainer.mixture.sample(jax.random.fold_in(self.key, REAL_POINTS_SALT), self.scenario.view.points))
         headline = lambda obs: self.verdict(self.row(obs))
-        return FrameView(figure, self.trainer.mixture, real_Nx2, self.scenario.name, self.scenario.view,
-                         self.scenario.train.steps, self.curves, headline)
+        return FrameView(
+            figure,
+            self.trainer.mixture,
+            real_Nx2,
+            self.scenario.name,
+            self.scenario.view,
+            self.scenario.train.steps,
+            self.curves,
+            headline,
+        )
 
     def final(self, state: TrainState) -> dict:
         """The final score: the metrics at the fixed evaluation noise (the last row of metrics.csv)."""
@@ -136,8 +142,11 @@ class MixtureProbe:
             table.add_row(name, f"{final[name]:.3f}", f"{reference[name]:.3f}")
         spreads = [float(v) for k, v in final.items() if k.startswith("spread_")]
         true_spreads = [float(v) for k, v in reference.items() if k.startswith("spread_")]
-        table.add_row("mode spread / true (range)", f"{min(spreads):.2f} to {max(spreads):.2f}",
-                      f"{min(true_spreads):.2f} to {max(true_spreads):.2f}")
+        table.add_row(
+            "mode spread / true (range)",
+            f"{min(spreads):.2f} to {max(spreads):.2f}",
+            f"{min(true_spreads):.2f} to {max(true_spreads):.2f}",
+        )
         weights = self.trainer.mixture.weights_K
         mass_error = lambda row: max(abs(float(row[f"mass_{k}"]) - weights[k]) for k in range(n))
         table.add_row("largest mass error", f"{mass_error(final):.3f}", f"{mass_error(reference):.3f}")
@@ -180,9 +189,7 @@ class DigitProbe:
         z_ExZ = self.z_view_ExZ if z_ExZ is None else z_ExZ
         y_E = self.y_view_E if y_E is None else y_E
         evaluator = self.evaluator
-        return observe_digits(
-            self.trainer, evaluator, evaluator.params, state, z_ExZ, y_E, self.z_shown_SxZ, self.y_shown_S
-        )
+        return observe_digits(self.trainer, evaluator, evaluator.params, state, z_ExZ, y_E, self.z_shown_SxZ, self.y_shown_S)
 
     def row(self, obs) -> dict:
         return digit_metrics(obs, self.evaluator, self.conditional)

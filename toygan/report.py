@@ -18,7 +18,7 @@ def write_report(path: Path, history: dict[str, list], curves, final_frame_HxWx3
     grid = figure.add_gridspec(2, 2, width_ratios=[5, 6 * width / height])
     loss_ax, metric_ax = figure.add_subplot(grid[0, 0]), figure.add_subplot(grid[1, 0])
     steps = history["step"]
-    loss_steps = steps[-len(history["d_loss"]):] if history["d_loss"] else []
+    loss_steps = steps[-len(history["d_loss"]) :] if history["d_loss"] else []
     loss_ax.plot(loss_steps, history["d_loss"], c="tab:red", lw=1, label="D loss")
     loss_ax.plot(loss_steps, history["g_loss"], c="tab:blue", lw=1, label="G loss")
     loss_ax.set_title("losses (mean per frame)", fontsize=10)

@@ -35,9 +35,7 @@ LOCK_FILE = ".lock"
 CHECKPOINT_META = {"step", "gif_frames", "watchdog"}  # the bookkeeping a checkpoint holds beside the state
 
 
-def create_run_dir(
-    out: Path | None, name: str, force: bool, root: Path = Path("runs"), marker: str = SCENARIO_FILE
-) -> Path:
+def create_run_dir(out: Path | None, name: str, force: bool, root: Path = Path("runs"), marker: str = SCENARIO_FILE) -> Path:
     """Make the run folder: `out`, or a fresh `runs/NAME-YYYYmmdd-HHMMSS[-k]`; never reuse one silently.
 
     `--force` replaces an existing folder only if it holds `marker`, the file toygan writes first, and
@@ -121,10 +119,7 @@ def _is_key(leaf) -> bool:
 def pytree_to_dict(tree) -> dict[str, np.ndarray]:
     """Leaves keyed by their path (`['generator'].layers[0].kernel.value`); PRNG keys as their raw data."""
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {
-        jax.tree_util.keystr(path): np.asarray(jax.random.key_data(leaf) if _is_key(leaf) else leaf)
-        for path, leaf in flat
-    }
+    return {jax.tree_util.keystr(path): np.asarray(jax.random.key_data(leaf) if _is_key(leaf) else leaf) for path, leaf in flat}
 
 
 def pytree_from_dict(template, stored: dict, where: Path):
@@ -163,9 +158,14 @@ def load_run_scenario(run_dir: Path) -> Scenario:
 
 def _networks(state) -> dict:
     """The trained networks of a training state: parameters and batch statistics, without optimisers."""
-    return {"generator": state.g_params, "discriminator": state.d_params,
-            "generator_stats": state.g_stats, "discriminator_stats": state.d_stats,
-            "generator_average": state.g_avg_params, "generator_average_stats": state.g_avg_stats}
+    return {
+        "generator": state.g_params,
+        "discriminator": state.d_params,
+        "generator_stats": state.g_stats,
+        "discriminator_stats": state.d_stats,
+        "generator_average": state.g_avg_params,
+        "generator_average_stats": state.g_avg_stats,
+    }
 
 
 def save_params(run_dir: Path, state) -> None:
@@ -179,9 +179,12 @@ def load_params(run_dir: Path, template_state):
         raise ToyganError(f"{run_dir} has no trained parameters ({PARAMS_FILE}): the run did not finish")
     stored = pytree_from_dict(_networks(template_state), read_msgpack(path, "parameter"), path)
     return template_state.replace(
-        g_params=stored["generator"], d_params=stored["discriminator"],
-        g_stats=stored["generator_stats"], d_stats=stored["discriminator_stats"],
-        g_avg_params=stored["generator_average"], g_avg_stats=stored["generator_average_stats"],
+        g_params=stored["generator"],
+        d_params=stored["discriminator"],
+        g_stats=stored["generator_stats"],
+        d_stats=stored["discriminator_stats"],
+        g_avg_params=stored["generator_average"],
+        g_avg_stats=stored["generator_average_stats"],
     )
 
 

@@ -31,15 +31,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from toygan import rundir
 from toygan.alerts import Watchdog
 from toygan.config import MnistConfig, Scenario, load_scenario
+from toygan.data import N_DIGITS, DigitSource, to_unit
+from toygan.digits import requested_labels
 from toygan.display import open_display
 from toygan.errors import ToyganError
 from toygan.gif import GifWriter
-from toygan.data import N_DIGITS, DigitSource, to_unit
-from toygan.digits import requested_labels
 from toygan.metrics import reported
 from toygan.probes import DigitProbe, MixtureProbe, make_probe
 from toygan.report import write_report
-from toygan.train import TrainState, Trainer, advance, make_trainer, settle, start
+from toygan.train import Trainer, TrainState, advance, make_trainer, settle, start
 
 Probe = MixtureProbe | DigitProbe
 
@@ -365,8 +365,12 @@ def _drive(
         if step > start:
             rate = (step - start) / (time.perf_counter() - started)
             progress.update(
-                task, completed=step, rate=f"{rate:,.0f}", d_loss=f"{history['d_loss'][-1]:.3f}",
-                g_loss=f"{history['g_loss'][-1]:.3f}", status=probe.short_status(row),
+                task,
+                completed=step,
+                rate=f"{rate:,.0f}",
+                d_loss=f"{history['d_loss'][-1]:.3f}",
+                g_loss=f"{history['g_loss'][-1]:.3f}",
+                status=probe.short_status(row),
             )
         view.update(step, obs, history, all_warnings)
         frame = view.render()
@@ -430,7 +434,11 @@ def _drive(
     console.print(probe.table(final))
     if "matched_from_step" in summary:
         since = summary["matched_from_step"]
-        console.print(f"matched the mixture from step {since} to the end" if since is not None else f"does not match the mixture: {', '.join(summary['problems'])}")
+        console.print(
+            f"matched the mixture from step {since} to the end"
+            if since is not None
+            else f"does not match the mixture: {', '.join(summary['problems'])}"
+        )
     if watchdog.diverged:
         raise ToyganError(
             f"training diverged (NaN or infinite values) before step {step}: the last finite parameters "

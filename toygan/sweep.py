@@ -38,8 +38,8 @@ from toygan.errors import ToyganError
 from toygan.gif import GifWriter
 from toygan.metrics import metrics_columns, reported
 from toygan.observe import observe
-from toygan.published import PUBLISHED
 from toygan.probes import MixtureProbe
+from toygan.published import PUBLISHED
 from toygan.runner import LOSS_COLUMNS, chunk_lengths, png_bytes
 from toygan.train import Trainer, make_trainer
 
@@ -217,8 +217,13 @@ def _train_group(
         final = probe.row(final_obs)
         finals[indices[r]] = final
         summary = {
-            "step": int(state.step), "final": final, "reference": probe.reference, "warnings": warnings_of[r],
-            "verdict": probe.verdict(final), "problems": probe.problems(final), "diverged_at_step": dogs[r].diverged_at,
+            "step": int(state.step),
+            "final": final,
+            "reference": probe.reference,
+            "warnings": warnings_of[r],
+            "verdict": probe.verdict(final),
+            "problems": probe.problems(final),
+            "diverged_at_step": dogs[r].diverged_at,
         }
         if dogs[r].diverged:
             diverged[indices[r]] = dogs[r].diverged_at
@@ -284,16 +289,28 @@ def _summarise(folder: Path, runs: list[SweepRun], finals: dict, diverged: dict,
     for label in dict.fromkeys(r.label for r in runs):
         indices = [i for i, r in enumerate(runs) if r.label == label]
         members = [finals[i] for i in indices if i not in diverged]
-        row = {"setting": label or "(scenario)", "runs": len(indices), "diverged": len(indices) - len(members),
-               "matches": sum(m["matches"] for m in members)}
+        row = {
+            "setting": label or "(scenario)",
+            "runs": len(indices),
+            "diverged": len(indices) - len(members),
+            "matches": sum(m["matches"] for m in members),
+        }
         for metric in ("sw_ratio", "coverage", "modes_captured", "high_quality", "reverse_kl"):
             row[f"{metric}_mean"], row[f"{metric}_sd"] = _mean_sd([m[metric] for m in members])
         row["all_modes"] = sum(m["modes_captured"] == n_modes for m in members)
         rows.append(row)
     rundir.write_rows(folder / SWEEP_FILE, rows)
     table = Table(title=f"{runs[0].config.name}: final metrics over seeds (mean ± sd)", title_justify="left")
-    for column in ("setting", "match the mixture", "distance / true", "coverage", "modes captured", "high quality",
-                   "reverse KL", "all modes"):
+    for column in (
+        "setting",
+        "match the mixture",
+        "distance / true",
+        "coverage",
+        "modes captured",
+        "high quality",
+        "reverse KL",
+        "all modes",
+    ):
         table.add_column(column, justify="left" if column == "setting" else "right")
     for row in rows:
         table.add_row(

@@ -14,8 +14,8 @@ import optax
 from flax import nnx, struct
 
 from toygan.config import Scenario
-from toygan.losses import discriminator_loss, generator_loss, mode_seeking_term
 from toygan.data import DigitSource, MixtureSource, make_source
+from toygan.losses import discriminator_loss, generator_loss, mode_seeking_term
 from toygan.mixture import GaussianMixture
 from toygan.models import make_discriminator, make_generator
 
@@ -198,7 +198,11 @@ class Trainer:
             real = self.source.draw(data, real_key, batch, group=run if same_labels else pack)
             fake_y_N = real[1] if same_labels else fake_labels(noise_key, batch)
             fake_x_NxD, _ = _apply(
-                self.g_graph, state.g_params, state.g_stats, jax.random.normal(noise_key, (batch, noise_dim)), fake_y_N,
+                self.g_graph,
+                state.g_params,
+                state.g_stats,
+                jax.random.normal(noise_key, (batch, noise_dim)),
+                fake_y_N,
                 train=True,
             )
 
@@ -232,7 +236,9 @@ class Trainer:
             return loss + seeking, (g_stats, loss)
 
         (_, (g_stats, g_loss)), grads = jax.value_and_grad(g_objective, has_aux=True)(
-            state.g_params, jax.random.normal(g_key, (g_batch, noise_dim)), fake_labels(g_key, g_batch),
+            state.g_params,
+            jax.random.normal(g_key, (g_batch, noise_dim)),
+            fake_labels(g_key, g_batch),
             jax.random.fold_in(g_key, 0xD0),
         )
         updates, g_opt = self.g_optimizer.update(grads, state.g_opt, state.g_params)
@@ -299,6 +305,7 @@ def _make_trainer(scenario: Scenario) -> Trainer:
     source = make_source(scenario)
     model, train = scenario.model, scenario.train
     abstract_key = jax.random.key(0)
+
     def graph(make) -> nnx.GraphDef:
         return nnx.split(nnx.eval_shape(lambda: make(model, source.dim, abstract_key, source.n_classes)), nnx.Param, ...)[0]
 

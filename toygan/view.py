@@ -57,16 +57,37 @@ class FrameView:
         self._field = self._arrows = None
         if view.gradient_field:
             fx, fy = np.meshgrid(*self._axes(FIELD_SIZE))
-            self._field = ax.quiver(fx, fy, np.zeros_like(fx), np.zeros_like(fy), color="0.3", alpha=0.6,
-                                    angles="xy", scale_units="xy", scale=1.0, width=0.003, zorder=4)
+            self._field = ax.quiver(
+                fx,
+                fy,
+                np.zeros_like(fx),
+                np.zeros_like(fy),
+                color="0.3",
+                alpha=0.6,
+                angles="xy",
+                scale_units="xy",
+                scale=1.0,
+                width=0.003,
+                zorder=4,
+            )
         if view.gradients:
             zeros = np.zeros(view.arrows)
-            self._arrows = ax.quiver(zeros, zeros, zeros, zeros, color="tab:green", angles="xy",
-                                     scale_units="xy", scale=1.0, width=0.004, zorder=5)
+            self._arrows = ax.quiver(
+                zeros, zeros, zeros, zeros, color="tab:green", angles="xy", scale_units="xy", scale=1.0, width=0.004, zorder=5
+            )
         # Below the axes, the legend stays in the static background instead of being redrawn.
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncols=2, fontsize=8, frameon=False)
-        self._warning = ax.text(0.02, 0.02, "", transform=ax.transAxes, color="darkred", fontsize=8, va="bottom", zorder=6,
-                                bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
+        self._warning = ax.text(
+            0.02,
+            0.02,
+            "",
+            transform=ax.transAxes,
+            color="darkred",
+            fontsize=8,
+            va="bottom",
+            zorder=6,
+            bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"),
+        )
 
         self._optimal_image = None
         if view.optimal_discriminator:
@@ -74,9 +95,7 @@ class FrameView:
             self._square(optimal_ax)
             optimal_ax.set_title("optimal D* = p_data / (p_data + p_g)", fontsize=9)
             self._optimal_image = optimal_ax.imshow(np.zeros((2, 2)), extent=self._extent, **HEATMAP)
-            optimal_real = optimal_ax.scatter(
-                real_Nx2[:, 0], real_Nx2[:, 1], s=6, c="tab:red", marker="+", linewidths=0.5, zorder=2
-            )
+            optimal_real = optimal_ax.scatter(real_Nx2[:, 0], real_Nx2[:, 1], s=6, c="tab:red", marker="+", linewidths=0.5, zorder=2)
 
         self._curves = None
         if view.curves:
@@ -108,8 +127,21 @@ class FrameView:
         over_heatmap = [real] if view.discriminator else []
         if view.optimal_discriminator:
             over_heatmap.append(optimal_real)
-        self._dynamic = [a for a in (self._d_image, self._manifold, self._fake, self._field, self._arrows,
-                                     self._warning, self._optimal_image, self._ax.title, *over_heatmap) if a is not None]
+        self._dynamic = [
+            a
+            for a in (
+                self._d_image,
+                self._manifold,
+                self._fake,
+                self._field,
+                self._arrows,
+                self._warning,
+                self._optimal_image,
+                self._ax.title,
+                *over_heatmap,
+            )
+            if a is not None
+        ]
         if self._curves is not None:
             loss_ax, right_ax = self._curves["axes"]
             loss_ax.set_ylim(0, 2)
@@ -167,9 +199,8 @@ class FrameView:
             for name, line in self._curves.items():
                 if name != "axes":
                     values = history.get(name, [])
-                    line.set_data(steps[-len(values):] if values else [], values)
+                    line.set_data(steps[-len(values) :] if values else [], values)
             self._grow_ylim(self._curves["axes"][0], history["d_loss"] + history["g_loss"])
-
 
     def _grow_ylim(self, axis, values: list[float]) -> None:
         """Widen a curve's axis by half when a value leaves it; that costs one full redraw."""
