@@ -73,7 +73,7 @@ class MixtureProbe:
         self.real_ExD, self.real_radii_E = _comparison(trainer, self.key)
         self.reference = reference_row(trainer.mixture, _reference(trainer, self.key, self.real_ExD, self.real_radii_E))
         # Frames are observed on the last device: with several (the CLI makes one per core), scoring a
-        # frame overlaps the next chunk of training instead of following it.
+        # frame can run beside the next chunk of training, which is dispatched first (see `runner`).
         self.device = jax.devices()[-1]
         self.z_view_ExZ, self.real_ExD, self.real_radii_E = jax.device_put((self.z_view_ExZ, self.real_ExD, self.real_radii_E), self.device)
 
