@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from toygan.config import parse_override, scenario_from_table
-from toygan.fidelity import COVERAGE_SLACK, MASS_TOLERANCE, SPREAD_RANGE, SW_LIMIT
+from toygan.metrics import criteria
 from toygan.probes import MixtureProbe
 from toygan.train import advance, make_trainer, settle, start
 
@@ -60,23 +60,6 @@ def train_and_score(table: dict) -> tuple[dict, dict, float]:
     return final, probe.reference, time.perf_counter() - started
 
 
-def criteria(final: dict, reference: dict, weights: list[float]) -> dict:
-    """Each criterion of a learned mixture, with the figure behind it."""
-    n = len(weights)
-    spreads = [float(v) for k, v in final.items() if k.startswith("spread_")]
-    mass_error = max(abs(final[f"mass_{k}"] - weights[k]) for k in range(n))
-    return {
-        "modes": (f"{final['modes_captured']}/{n}", final["modes_captured"] == n),
-        "mass error": (f"{mass_error:.3f}", mass_error <= MASS_TOLERANCE),
-        "spread": (f"{min(spreads):.2f}-{max(spreads):.2f}", SPREAD_RANGE[0] <= min(spreads) and max(spreads) <= SPREAD_RANGE[1]),
-        "distance": (f"{final['sw_ratio']:.2f}x", final["sw_ratio"] <= SW_LIMIT),
-        "coverage": (
-            f"{final['coverage']:.3f} ({reference['coverage_mean']:.3f})",
-            final["coverage"] >= reference["coverage_mean"] - COVERAGE_SLACK,
-        ),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mixtures", type=int, default=30)
@@ -101,7 +84,7 @@ def main() -> None:
             section, name = key.split(".")
             table.setdefault(section, {})[name] = value
         final, reference, seconds = train_and_score(table)
-        checks = criteria(final, reference, mixture["weights"])
+        checks = criteria(final, np.asarray(mixture["weights"]), reference["coverage_mean"])
         ok = all(good for _, good in checks.values())
         passed += ok
         scale = float(np.abs(np.asarray(mixture["means"])).max())

@@ -199,7 +199,7 @@ def evaluate(
         final = probe.final(loaded.state, per_digit=per_digit, seed=None if seed < 0 else seed)
     else:
         final = probe.final(loaded.state)
-        final = {**final, "verdict": probe.verdict(final), "problems": probe.problems(final)}
+    final = {**final, **probe.judge(final)}
     if as_json:
         typer.echo(json.dumps({**final, "reference": probe.reference}, indent=2))
         return

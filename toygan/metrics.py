@@ -176,24 +176,45 @@ def metrics_row(metrics: MixtureMetrics, reference_sw: float, weights_K: np.ndar
     return row
 
 
+def criteria(row: dict, weights_K: np.ndarray, reference_coverage: float) -> dict[str, tuple[str, bool]]:
+    """Each criterion of matching the mixture: (the figure behind it, whether it is met)."""
+    n_modes = len(weights_K)
+    mass_error = max(abs(float(row[f"mass_{k}"]) - weights_K[k]) for k in range(n_modes))
+    spreads = [float(row[f"spread_{axis}_{k}"]) for k in range(n_modes) for axis in AXES]
+    return {
+        "modes": (f"{int(row['modes_captured'])}/{n_modes}", int(row["modes_captured"]) == n_modes),
+        "mass error": (f"{mass_error:.3f}", mass_error <= MASS_TOLERANCE),
+        "spread": (f"{min(spreads):.2f}-{max(spreads):.2f}", all(SPREAD_RANGE[0] <= s <= SPREAD_RANGE[1] for s in spreads)),
+        "distance": (f"{float(row['sw_ratio']):.2f}x", float(row["sw_ratio"]) <= SW_LIMIT),
+        "coverage": (
+            f"{float(row['coverage']):.3f} ({reference_coverage:.3f})",
+            float(row["coverage"]) >= reference_coverage - COVERAGE_SLACK,
+        ),
+    }
+
+
 def problems(row: dict, weights_K: np.ndarray, reference_coverage: float) -> list[str]:
-    """What keeps a metrics row from matching the mixture, worst first, one short phrase each."""
+    """What keeps a metrics row from matching the mixture (`criteria` not met), worst first, one short
+    phrase each, per mode and axis where a criterion is."""
+    met = {name: ok for name, (_, ok) in criteria(row, weights_K, reference_coverage).items()}
     n_modes = len(weights_K)
     found = []
-    if int(row["modes_captured"]) < n_modes:
+    if not met["modes"]:
         found.append(f"modes missed: {n_modes - int(row['modes_captured'])} of {n_modes}")
-    for k in range(n_modes):
-        mass = float(row[f"mass_{k}"])
-        if abs(mass - weights_K[k]) > MASS_TOLERANCE:
-            found.append(f"mode {k} mass {mass:.2f}, weight {weights_K[k]:.2f}")
-    for k in range(n_modes):
-        for axis in AXES:
-            ratio = float(row[f"spread_{axis}_{k}"])
-            if not SPREAD_RANGE[0] <= ratio <= SPREAD_RANGE[1]:
-                found.append(f"too {'narrow' if ratio < 1 else 'wide'} on mode {k} ({axis}: {ratio:.2f}x)")
-    if float(row["sw_ratio"]) > SW_LIMIT:
+    if not met["mass error"]:
+        for k in range(n_modes):
+            mass = float(row[f"mass_{k}"])
+            if abs(mass - weights_K[k]) > MASS_TOLERANCE:
+                found.append(f"mode {k} mass {mass:.2f}, weight {weights_K[k]:.2f}")
+    if not met["spread"]:
+        for k in range(n_modes):
+            for axis in AXES:
+                ratio = float(row[f"spread_{axis}_{k}"])
+                if not SPREAD_RANGE[0] <= ratio <= SPREAD_RANGE[1]:
+                    found.append(f"too {'narrow' if ratio < 1 else 'wide'} on mode {k} ({axis}: {ratio:.2f}x)")
+    if not met["distance"]:
         found.append(f"distance {float(row['sw_ratio']):.1f}x a true sample's")
-    if float(row["coverage"]) < reference_coverage - COVERAGE_SLACK:
+    if not met["coverage"]:
         found.append(f"coverage {float(row['coverage']):.2f}, a true sample's {reference_coverage:.2f}")
     return found
 

@@ -95,6 +95,11 @@ class MixtureProbe:
     def problems(self, row: dict) -> list[str]:
         return problems(row, self.trainer.mixture.weights_K, self.reference["coverage_mean"])
 
+    def judge(self, final: dict) -> dict:
+        """What a run's summary and `toygan eval` add to the final metrics: the verdict and what keeps
+        the generator from matching."""
+        return {"verdict": self.verdict(final), "problems": self.problems(final)}
+
     def check_input(self, obs, row: dict) -> np.ndarray:
         """Which modes the frame captures (for the watchdog)."""
         return np.asarray(obs.metrics.captured_K)
@@ -102,6 +107,7 @@ class MixtureProbe:
     def history_values(self, row: dict) -> dict[str, float]:
         """The curve values of a metrics row (numbers, or the strings read back from metrics.csv)."""
         return {
+            "matches": int(row["matches"]),
             "coverage": float(row["coverage"]),
             "precision": float(row["precision"]),
             "modes_share": int(row["modes_captured"]) / self.n_groups,
@@ -199,6 +205,10 @@ class DigitProbe:
 
     def history_values(self, row: dict) -> dict[str, float]:
         return {name: float(row[name]) for name, *_ in self.curves}
+
+    def judge(self, final: dict) -> dict:
+        """The evaluator's figures say it all: nothing to add."""
+        return {}
 
     def status(self, row: dict) -> str:
         accuracy = f"  accuracy {row['accuracy']:.1%}" if self.conditional else ""

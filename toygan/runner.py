@@ -262,7 +262,7 @@ def _kept(run_dir: Path, when: str = "") -> str:
 
 def _restore_history(run_dir: Path, probe: Probe) -> tuple[dict[str, list], list[str]]:
     """Curves and warnings so far, read back from the CSV files (after they were cut to the checkpoint)."""
-    history: dict[str, list] = {name: [] for name in ("step", "d_loss", "g_loss", "matches", *(c[0] for c in probe.curves))}
+    history: dict[str, list] = {name: [] for name in ("step", "d_loss", "g_loss", *(c[0] for c in probe.curves))}
     warnings: list[str] = []
     for row in rundir.read_csv_rows(run_dir / rundir.LOSSES_FILE):
         history["d_loss"].append(float(row["d_loss"]))
@@ -270,9 +270,7 @@ def _restore_history(run_dir: Path, probe: Probe) -> tuple[dict[str, list], list
     for row in rundir.read_csv_rows(run_dir / rundir.METRICS_FILE):
         history["step"].append(int(row["step"]))
         for name, value in probe.history_values(row).items():
-            history[name].append(value)
-        if "matches" in row:
-            history["matches"].append(int(row["matches"]))
+            history.setdefault(name, []).append(value)
         warnings.extend(w for w in row["warnings"].split("; ") if w)
     return history, warnings
 
@@ -359,9 +357,7 @@ def _drive(
         metrics_csv.write([step, *row.values(), "; ".join(new_warnings)])
         history["step"].append(step)
         for name, value in probe.history_values(row).items():
-            history[name].append(value)
-        if "matches" in row:
-            history["matches"].append(row["matches"])
+            history.setdefault(name, []).append(value)
         if step > start:
             rate = (step - start) / (time.perf_counter() - started)
             progress.update(
@@ -421,10 +417,9 @@ def _drive(
     rundir.save_params(run_dir, kept)
     rundir.write_atomic(run_dir / rundir.FINAL_PNG, png_bytes(frame))
     summary = {"step": int(kept.step), "final": final, "reference": probe.reference, "warnings": all_warnings}
-    if "matches" in final:
-        summary["verdict"] = probe.verdict(final)
+    summary.update(probe.judge(final))
+    if "matches" in history:
         summary["matched_from_step"] = matched_from(history["step"], history["matches"])
-        summary["problems"] = probe.problems(final)
         # What keeps the kept generator from matching (too narrow, too wide, masses off) is a warning.
         summary["warnings"] = all_warnings + [f"step {int(kept.step)}: {text}" for text in summary["problems"]]
     rundir.write_atomic(run_dir / rundir.SUMMARY_FILE, json.dumps(summary, indent=2).encode())

@@ -221,8 +221,7 @@ def _train_group(
             "final": final,
             "reference": probe.reference,
             "warnings": warnings_of[r],
-            "verdict": probe.verdict(final),
-            "problems": probe.problems(final),
+            **probe.judge(final),
             "diverged_at_step": dogs[r].diverged_at,
         }
         if dogs[r].diverged:
