@@ -28,8 +28,8 @@ import jax
 import numpy as np
 from flax import nnx
 
-from toygan.classifier import _batched_predict, _patches, feature_moments, frechet_distance, train_classifier
-from toygan.runner import load_run
+from toygan.engine.runner import load_run
+from toygan.mnist.classifier import _batched_predict, _patches, feature_moments, frechet_distance, train_classifier
 
 
 class MlpClassifier(nnx.Module):

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from toygan.classifier import FD_SAMPLES, load_evaluator
-from toygan.mnist import load_mnist
+from toygan.mnist.classifier import FD_SAMPLES, load_evaluator
+from toygan.mnist.data import load_mnist
 
 SIDE = 28
 

@@ -19,10 +19,9 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from toygan.classifier import FD_SAMPLES
-from toygan.probes import make_probe
-from toygan.runner import load_run
-from toygan.train import settle
+from toygan.engine.runner import load_run
+from toygan.engine.train import settle
+from toygan.mnist.classifier import FD_SAMPLES
 
 
 def spread(values: list[float]) -> dict:
@@ -46,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         state = run.state  # as the run kept it, what `toygan eval` reads
         if args.settle:  # a finished run's final step: the statistics a run finishing now keeps
             state = settle(run.trainer, state.replace(step=jnp.asarray(run.scenario.train.steps, state.step.dtype)))
-        probe = make_probe(run.trainer, run.scenario)
+        probe = run.probe
         distances = [probe.final(state, seed=1000 + i)["frechet_distance"] for i in range(args.draws)]
         figures[str(run_dir)] = {"eval": probe.final(state)["frechet_distance"], **spread(distances)}
         f = figures[str(run_dir)]

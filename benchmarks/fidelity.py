@@ -20,9 +20,9 @@ import jax
 import numpy as np
 
 from toygan.config import parse_override, scenario_from_table
-from toygan.metrics import criteria
-from toygan.probes import MixtureProbe
-from toygan.train import advance, make_trainer, settle, start
+from toygan.engine.train import advance, make_trainer, settle, start
+from toygan.twod.metrics import criteria
+from toygan.twod.probe import MixtureProbe
 
 CHUNK = 500
 

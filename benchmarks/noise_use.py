@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from flax import nnx
 
-from toygan.data import N_DIGITS
-from toygan.models import MLP
-from toygan.runner import load_run
+from toygan.engine.models import MLP
+from toygan.engine.runner import load_run
+from toygan.mnist.source import N_DIGITS
 
 
 def participation_ratio(weights_KxI: np.ndarray) -> np.ndarray:

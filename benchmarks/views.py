@@ -21,11 +21,11 @@ import numpy as np
 
 import toygan
 from toygan.config import VIEW_PANELS, load_scenario
-from toygan.display import Display
-from toygan.gif import GifWriter
-from toygan.probes import MixtureProbe
-from toygan.train import advance, make_trainer, start
-from toygan.view import FrameView
+from toygan.engine.display import Display
+from toygan.engine.gif import GifWriter
+from toygan.engine.train import advance, make_trainer, start
+from toygan.twod.probe import MixtureProbe
+from toygan.twod.view import FrameView
 
 PANEL_SETS = {"plain": [], "default": None, **{p: [p] for p in VIEW_PANELS}, "all": ["all"]}
 
@@ -43,8 +43,8 @@ def frames_per_second(scenario_name: str, panels: list[str] | None, frames: int 
     obs = jax.device_get(probe.observe(state))
     view = FrameView(
         Display().figure,
-        trainer.mixture,
-        np.asarray(trainer.mixture.sample(key, 1000)),
+        trainer.source.mixture,
+        np.asarray(trainer.source.mixture.sample(key, 1000)),
         "bench",
         scenario.view,
         10_000,

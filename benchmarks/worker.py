@@ -44,7 +44,7 @@ def toygan_rate(setting: str, steps: int, data: str | None) -> dict:
 
     from benchmarks.flops import step_flops
     from toygan.config import load_scenario
-    from toygan.train import advance, make_trainer, start
+    from toygan.engine.train import advance, make_trainer, start
 
     name, overrides, _, _ = SETTINGS[setting]
     scenario = load_scenario(name, {**overrides, **({"mnist.path": data} if name.startswith("mnist") else {})})
@@ -100,12 +100,12 @@ def pytorch_rate(setting: str, steps: int, data: str | None) -> dict:
     torch.manual_seed(0)
     name, overrides, noise, batch = SETTINGS[setting]
     if name.startswith("mnist"):
-        from toygan.mnist import load_mnist
+        from toygan.mnist.data import load_mnist
 
         train = load_mnist(data).train
         model = MnistCGAN(train.images_NxHxW, train.labels_N, batch)
     else:
-        mixture = load_scenario(name, overrides).mixture.build()
+        mixture = load_scenario(name, overrides).data.build()
         model = ToyGAN(mixture.means_KxD, float(np.sqrt(mixture.variances_KxD[0, 0])), noise, [128, 128], batch)
     model.steps(20)
     t = time.perf_counter()

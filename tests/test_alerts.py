@@ -1,6 +1,6 @@
 import numpy as np
 
-from toygan.alerts import HELD_FRAMES, SATURATED_STEPS, Watchdog
+from toygan.engine.alerts import HELD_FRAMES, SATURATED_STEPS, Watchdog
 
 ALL = np.array([True, True, True])
 

@@ -9,19 +9,19 @@ from toygan.errors import ToyganError
 
 def test_builtin_scenarios_hold_the_specified_mixtures():
     assert {"two-gaussians", "ring-8", "grid-25"} <= set(builtin_names())
-    two = load_scenario("two-gaussians").mixture.build()
+    two = load_scenario("two-gaussians").data.build()
     np.testing.assert_allclose(two.weights_K, [0.5, 0.5])
     np.testing.assert_allclose(two.means_KxD, [[0, 0], [1, 1]])
     np.testing.assert_allclose(two.variances_KxD, 0.1)
 
-    ring = load_scenario("ring-8").mixture.build()
+    ring = load_scenario("ring-8").data.build()
     assert ring.n_modes == 8
     np.testing.assert_allclose(np.linalg.norm(ring.means_KxD, axis=1), 2.0, rtol=1e-6)
     angles = np.sort(np.mod(np.arctan2(ring.means_KxD[:, 1], ring.means_KxD[:, 0]), 2 * math.pi))
     np.testing.assert_allclose(angles, 2 * math.pi * np.arange(8) / 8, atol=1e-6)
     np.testing.assert_allclose(np.sqrt(ring.variances_KxD), 0.02, rtol=1e-6)
 
-    grid = load_scenario("grid-25").mixture.build()
+    grid = load_scenario("grid-25").data.build()
     assert grid.n_modes == 25
     assert {tuple(m) for m in grid.means_KxD.tolist()} == {(x, y) for x in range(-4, 5, 2) for y in range(-4, 5, 2)}
     np.testing.assert_allclose(np.sqrt(grid.variances_KxD), 0.05, rtol=1e-6)
@@ -33,7 +33,7 @@ def test_protocol_scenarios_keep_the_published_setting(protocol, quick):
     """What the published tables ran: the quick scenario's data, MLPs of 2 x 128, noise 256, batch 512,
     25,000 steps, 2,500 evaluation samples (tuning may change rates and options, not these)."""
     scenario = load_scenario(protocol)
-    assert scenario.mixture == load_scenario(quick).mixture
+    assert scenario.data == load_scenario(quick).data
     assert scenario.published == quick
     assert scenario.model.hidden == (128, 128) and scenario.model.discriminator_hidden in ((), (128, 128))
     assert (scenario.model.noise_dim, scenario.train.batch_size, scenario.train.steps) == (256, 512, 25_000)
@@ -110,5 +110,5 @@ def test_malformed_toml_is_reported(tmp_path):
 def test_missing_file_and_missing_mixture(tmp_path):
     with pytest.raises(ToyganError, match="does not exist"):
         load_scenario(tmp_path / "nope.toml")
-    with pytest.raises(ToyganError, match=r"no data table: a scenario needs \[mixture\]"):
+    with pytest.raises(ToyganError, match=r"no data table: a scenario needs exactly one of \[mixture\]"):
         scenario_from_table({"name": "x"})

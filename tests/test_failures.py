@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from toygan import rundir
+from toygan.engine import rundir
 
 SCRIPT = Path(sys.executable).with_name("toygan")
 TOYGAN = [str(SCRIPT if SCRIPT.is_file() else shutil.which("toygan"))]

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from toygan.fidelity import SW_LIMIT, mode_fit, neighbour_radii, precision_recall_coverage, sliced_wasserstein
-from toygan.metrics import evaluate_points, problems
-from toygan.mixture import GaussianMixture
+from toygan.twod.fidelity import SW_LIMIT, mode_fit, neighbour_radii, precision_recall_coverage, sliced_wasserstein
+from toygan.twod.metrics import evaluate_points, problems
+from toygan.twod.mixture import GaussianMixture
 
 
 def test_sliced_wasserstein_of_a_shift_is_its_length_times_the_mean_projection():

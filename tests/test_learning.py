@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from toygan.config import load_scenario
-from toygan.fidelity import COVERAGE_SLACK, MASS_TOLERANCE, SPREAD_RANGE, SW_LIMIT
+from toygan.twod.fidelity import COVERAGE_SLACK, MASS_TOLERANCE, SPREAD_RANGE, SW_LIMIT
 
 SCRIPT = Path(sys.executable).with_name("toygan")
 TOYGAN = str(SCRIPT if SCRIPT.is_file() else shutil.which("toygan"))
@@ -24,7 +24,7 @@ def test_two_gaussians_goes_from_far_to_matching_its_mixture(tmp_path):
         rows = list(csv.DictReader(file))
     first, last = rows[0], rows[-1]
     summary = json.loads((out / "summary.json").read_text())
-    weights = load_scenario("two-gaussians").mixture.weights
+    weights = load_scenario("two-gaussians").data.weights
     coverage_truth = summary["reference"]["coverage_mean"]
 
     # The untrained generator is far from the mixture, whatever its points' quality reads.

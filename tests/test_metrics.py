@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 from toygan.config import load_scenario
-from toygan.metrics import KL_PSEUDO_COUNT, comparison_sample, evaluate_points, mixture_metrics
-from toygan.mixture import GaussianMixture
+from toygan.twod.metrics import KL_PSEUDO_COUNT, comparison_sample, evaluate_points, mixture_metrics
+from toygan.twod.mixture import GaussianMixture
 
 IDEAL_HIGH_QUALITY = 1 - np.exp(-9 / 2)  # 2-D Gaussian mass within 3 sd: 98.89%
 
 
 @pytest.fixture(params=["two-gaussians", "ring-8", "grid-25"])
 def mixture(request):
-    return load_scenario(request.param).mixture.build()
+    return load_scenario(request.param).data.build()
 
 
 def test_true_mixture_samples_score_ideal_values(mixture):

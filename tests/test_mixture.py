@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toygan.errors import ToyganError
-from toygan.mixture import GaussianMixture
+from toygan.twod.mixture import GaussianMixture
 
 WEIGHTS = [0.2, 0.3, 0.5]
 MEANS = [[-10.0, 0.0], [0.0, 10.0], [10.0, -5.0]]

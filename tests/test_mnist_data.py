@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from toygan.errors import ToyganError
-from toygan.mnist import download, load_mnist, read_idx
+from toygan.mnist.data import download, load_mnist, read_idx
 
 SHARED = Path(os.environ.get("TOYGAN_MNIST_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
 needs_real_mnist = pytest.mark.skipif(

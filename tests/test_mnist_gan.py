@@ -13,13 +13,13 @@ from flax import nnx
 from test_mnist_data import SHARED, needs_real_mnist
 from typer.testing import CliRunner
 
-from toygan.classifier import FD_SAMPLES, class_spread, frechet_distance, load_evaluator
 from toygan.cli import app
 from toygan.config import load_scenario
-from toygan.digits import shown_labels
+from toygan.engine.train import advance, make_trainer, start
 from toygan.errors import ToyganError
-from toygan.mnist import load_mnist
-from toygan.train import advance, make_trainer, start
+from toygan.mnist.classifier import FD_SAMPLES, class_spread, frechet_distance, load_evaluator
+from toygan.mnist.data import load_mnist
+from toygan.mnist.digits import shown_labels
 
 runner = CliRunner()
 TINY = {
@@ -206,9 +206,9 @@ def cgan_run(bar_mnist, tmp_path_factory):
 
 
 def test_the_run_keeps_its_generator_with_settled_batch_statistics(cgan_run):
-    from toygan import rundir
-    from toygan.runner import load_run
-    from toygan.train import settle
+    from toygan.engine import rundir
+    from toygan.engine.runner import load_run
+    from toygan.engine.train import settle
 
     run = load_run(cgan_run)
     last, _ = rundir.load_checkpoint(cgan_run, start(run.trainer, run.scenario))
@@ -283,7 +283,7 @@ def test_label_on_a_run_that_cannot_take_one(tmp_path):
     result = runner.invoke(app, ["sample", str(out), "--label", "3", "-o", str(tmp_path / "x.npz")])
     assert result.exit_code == 2 and "needs a conditional MNIST run" in result.output
     result = runner.invoke(app, ["run", "two-gaussians", "--data", str(tmp_path), "--no-live", "--out", str(tmp_path / "r")])
-    assert result.exit_code == 2 and "--data is for MNIST scenarios" in result.output
+    assert result.exit_code == 2 and "--data is for scenarios that read a data file" in result.output
 
 
 def test_missing_data_is_one_line_and_leaves_no_run_folder(tmp_path):

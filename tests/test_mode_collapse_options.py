@@ -9,10 +9,10 @@ import pytest
 from flax import nnx
 
 from toygan.config import load_scenario
+from toygan.engine.losses import generator_loss, mode_seeking_term
+from toygan.engine.models import noise_bin
+from toygan.engine.train import advance, make_trainer
 from toygan.errors import ToyganError
-from toygan.losses import generator_loss, mode_seeking_term
-from toygan.models import noise_bin
-from toygan.train import advance, make_trainer
 
 # ring-8 as a plain GAN (the scenario itself packs and uses higher rates): each test turns one option on.
 PLAIN = {"model.pack": 1, "train.lr_generator": 2e-4, "train.lr_discriminator": 2e-4}
@@ -83,7 +83,7 @@ def test_spectral_norm_bounds_the_discriminators_slope(tiny_overrides):
 def test_r1_penalty_flattens_the_discriminator_on_the_data(tiny_overrides):
     fast = {**tiny_overrides, "train.lr_discriminator": 5e-3}
     trainer, state, log = _trained({**fast, "train.r1_gamma": 10.0}, steps=300)
-    real = trainer.mixture.sample(jax.random.key(2), 500)
+    real = trainer.source.mixture.sample(jax.random.key(2), 500)
     flat = _logit_gradient_norms(trainer, state, real)
     trainer, state, _ = _trained(fast, steps=300)
     steep = _logit_gradient_norms(trainer, state, real)
@@ -126,7 +126,7 @@ def _first_layer_sign_changes(overrides):
     state = trainer.init(jax.random.key(0), 1e-3, 1e-3)
     model = nnx.merge(trainer.d_graph, state.d_params, state.d_stats, copy=True)
     pack = scenario.model.pack
-    real = trainer.source.to_model(trainer.mixture.sample(jax.random.key(3), 2000 * pack)).reshape(2000, -1)
+    real = trainer.source.to_model(trainer.source.mixture.sample(jax.random.key(3), 2000 * pack)).reshape(2000, -1)
     pre = np.asarray(model.first_preactivations(real))
     return int(np.sum((pre > 0).any(axis=0) & (pre < 0).any(axis=0))), pre.shape[1]
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from toygan.config import load_scenario
-from toygan.losses import generator_loss
-from toygan.observe import binned_kde_log_density, manifold_noise, optimal_discriminator, view_axes
-from toygan.probes import MixtureProbe
-from toygan.train import advance, make_trainer
-from toygan.view import unbroken_pieces
+from toygan.engine.losses import generator_loss
+from toygan.engine.train import advance, make_trainer
+from toygan.twod.observe import binned_kde_log_density, manifold_noise, optimal_discriminator, view_axes
+from toygan.twod.probe import MixtureProbe
+from toygan.twod.view import unbroken_pieces
 
 ALL_PANELS = {
     "view.discriminator": True,

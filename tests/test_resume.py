@@ -12,8 +12,8 @@ import imageio.v3 as iio
 import pytest
 
 import toygan
+from toygan.engine.runner import RunInterrupted, resume
 from toygan.errors import ToyganError
-from toygan.runner import RunInterrupted, resume
 
 STEPS = 1200
 SETTINGS = {

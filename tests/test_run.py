@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import toygan
+from toygan.engine.runner import chunk_lengths
 from toygan.errors import ToyganError
-from toygan.runner import chunk_lengths
 
 
 def test_chunk_lengths_cover_the_steps():

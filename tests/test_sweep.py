@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import toygan
 from toygan.cli import app
-from toygan.sweep import sweep
+from toygan.engine.sweep import sweep
 
 TINY = {"model.hidden": [32, 32], "train.batch_size": 64, "view.points": 200, "view.eval_samples": 200}
 
@@ -112,7 +112,7 @@ def test_settings_that_change_the_program_form_their_own_group(tmp_path):
 
 def test_runs_are_sharded_over_several_devices(tmp_path):
     code = (
-        "import jax, toygan.sweep as s\n"
+        "import jax, toygan.engine.sweep as s\n"
         "assert jax.device_count() == 2\n"
         f"s.sweep('ring-8', 2, steps=100, out={str(tmp_path / 'two')!r}, overrides={TINY!r})\n"
     )

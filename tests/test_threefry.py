@@ -10,7 +10,7 @@ threefry2x32 = pytest.importorskip(
 )
 
 import toygan  # noqa: E402, F401  (installs the lowering)
-from toygan.threefry import unroll_on_cpu  # noqa: E402
+from toygan.engine.threefry import unroll_on_cpu  # noqa: E402
 
 
 def test_unrolled_threefry_draws_the_same_bits_as_jax_rolled_loop():

@@ -5,9 +5,9 @@ import pytest
 from flax import nnx
 
 from toygan.config import load_scenario
+from toygan.engine.losses import discriminator_loss, generator_loss
+from toygan.engine.train import FINAL_BN_BATCHES, PRECISE_BN_BATCHES, advance, make_trainer, settle
 from toygan.errors import ToyganError
-from toygan.losses import discriminator_loss, generator_loss
-from toygan.train import FINAL_BN_BATCHES, PRECISE_BN_BATCHES, advance, make_trainer, settle
 
 
 def fresh(trainer, scenario, key):
@@ -30,7 +30,7 @@ def test_losses_match_the_textbook_formulas_and_stay_finite_when_d_saturates():
 
 
 def _nearest_mode_distance(trainer, x):
-    return float(np.mean(np.min(np.asarray(trainer.mixture.mahalanobis(jnp.asarray(x))), axis=1)))
+    return float(np.mean(np.min(np.asarray(trainer.source.mixture.mahalanobis(jnp.asarray(x))), axis=1)))
 
 
 def test_a_short_run_moves_the_generated_points_toward_the_data(tiny_overrides):
@@ -50,7 +50,7 @@ def test_a_short_run_moves_the_generated_points_toward_the_data(tiny_overrides):
     assert int(state.step) == 600
     # Training in standardised coordinates starts G at the data's centre, between the modes; 600 steps
     # bring its points near to a true sample's own distance from their nearest mode.
-    truth = _nearest_mode_distance(trainer, trainer.mixture.sample(key, z.shape[0]))
+    truth = _nearest_mode_distance(trainer, trainer.source.mixture.sample(key, z.shape[0]))
     assert after < 0.85 * before and after < 1.3 * truth, (before, after, truth)
     assert np.all(np.isfinite(logs.d_loss)) and np.all(np.isfinite(logs.g_loss))
 
@@ -127,7 +127,7 @@ def test_a_run_keeps_batch_statistics_from_many_more_batches_than_a_frame(tiny_o
 
 
 def test_the_averaged_generator_is_what_is_shown_sampled_and_saved(tiny_overrides, tmp_path):
-    from toygan import rundir
+    from toygan.engine import rundir
 
     scenario = load_scenario("ring-8", {**tiny_overrides, "train.generator_ema": 0.9, "model.batch_norm": True})
     trainer = make_trainer(scenario)

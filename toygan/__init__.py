@@ -5,10 +5,10 @@ result = toygan.run("two-gaussians", steps=2000, seed=1)
 points = result.sample(500)
 """
 
-from toygan import threefry
 from toygan.config import Scenario, list_scenarios, load_scenario
+from toygan.engine import threefry
+from toygan.engine.runner import Run, load_run, run
 from toygan.errors import ToyganError
-from toygan.runner import Run, load_run, run
 
 threefry.unroll_on_cpu()  # the same random numbers, drawn 3 to 7 times faster on the CPU
 

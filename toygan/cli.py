@@ -80,7 +80,7 @@ def run(
     ] = None,
 ) -> None:
     """Train a GAN on a scenario, watch it live, and write a run folder with its GIF, metrics and report."""
-    from toygan.runner import run as run_scenario
+    from toygan.engine.runner import run as run_scenario
 
     run_scenario(
         scenario,
@@ -103,7 +103,7 @@ def resume(
     live: Annotated[bool, typer.Option("--live/--no-live", help="Show a live window when a display exists.")] = True,
 ) -> None:
     """Continue a run from its last checkpoint (after Ctrl-C, a crash, or to train it longer)."""
-    from toygan.runner import resume as resume_run
+    from toygan.engine.runner import resume as resume_run
 
     resume_run(run_dir, steps=steps, live=None if live else False)
 
@@ -125,8 +125,8 @@ def compare(
     ] = None,
 ) -> None:
     """Train the same scenario and seed under each setting; write one side-by-side GIF and a metrics table."""
-    from toygan.compare import compare as compare_runs
-    from toygan.compare import parse_vary
+    from toygan.engine.compare import compare as compare_runs
+    from toygan.engine.compare import parse_vary
 
     compare_runs(
         scenario,
@@ -159,8 +159,8 @@ def sweep(
 ) -> None:
     """Train every seed x setting at once (vmapped in one compiled program per group); summarise over seeds."""
     _split_cpu(devices or os.cpu_count() or 1)
-    from toygan.sweep import parse_vary
-    from toygan.sweep import sweep as sweep_runs
+    from toygan.engine.sweep import parse_vary
+    from toygan.engine.sweep import sweep as sweep_runs
 
     sweep_runs(
         scenario,
@@ -188,25 +188,19 @@ def evaluate(
 
     from rich.console import Console
 
-    from toygan.probes import DigitProbe, confusion_table, make_probe
-    from toygan.runner import load_run
+    from toygan.engine.runner import load_run
 
     if per_digit <= 0:
         raise ToyganError(f"--per-digit must be positive, got {per_digit}")
     loaded = load_run(run_dir)
-    probe = make_probe(loaded.trainer, loaded.scenario)
-    if isinstance(probe, DigitProbe):
-        final = probe.final(loaded.state, per_digit=per_digit, seed=None if seed < 0 else seed)
-    else:
-        final = probe.final(loaded.state)
+    probe = loaded.probe
+    options = {"per_digit": per_digit, "seed": None if seed < 0 else seed}
+    final = probe.final(loaded.state, **{k: v for k, v in options.items() if k in probe.final_options})
     final = {**final, **probe.judge(final)}
     if as_json:
         typer.echo(json.dumps({**final, "reference": probe.reference}, indent=2))
         return
-    console = Console()
-    console.print(probe.table(final))
-    if "confusion" in final:
-        console.print(confusion_table(final))
+    Console().print(probe.table(final))
 
 
 @app.command()
@@ -220,21 +214,19 @@ def data(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing picture.")] = False,
 ) -> None:
     """Show real images with their labels and the label histogram, and save the picture."""
-    from toygan.mnist import load_mnist
-    from toygan.mnist_view import preview_figure
-    from toygan.rundir import write_atomic
+    from toygan import kinds
+    from toygan.engine.rundir import write_atomic
 
-    if dataset != "mnist":
-        raise ToyganError(f"unknown data set '{dataset}': the one toygan knows is mnist")
+    previews = [name for name in kinds.tables() if kinds.get(name).preview is not None]
+    if dataset not in previews:
+        raise ToyganError(f"unknown data set '{dataset}': the ones toygan can show are {', '.join(previews)}")
     if output.exists() and not force:
         raise ToyganError(f"{output} already exists: pass --force to replace it, or choose another -o")
-    loaded = load_mnist(data_path)
-    for name, digits in (("train", loaded.train), ("test", loaded.test)):
-        if digits is not None:
-            counts = np.bincount(digits.labels_N, minlength=10)
-            typer.echo(f"{name:>5} {len(digits):>6} images  " + "  ".join(f"{d}:{c}" for d, c in enumerate(counts)))
+    lines, figure = kinds.get(dataset).preview(data_path)
+    for line in lines:
+        typer.echo(line)
     buffer = io.BytesIO()
-    preview_figure(loaded).savefig(buffer, format="png")
+    figure.savefig(buffer, format="png")
     write_atomic(output, buffer.getvalue())
     typer.echo(f"saved {output}")
 
@@ -260,8 +252,8 @@ def sample(
 ) -> None:
     """Draw N samples from a run's trained generator into an .npz file: `x` (N x 2 points, or N x 28 x 28
     images in [0, 1]) and, for conditional runs, `y` (the digits asked for: --label, else 0-9 evenly)."""
-    from toygan.rundir import write_atomic
-    from toygan.runner import load_run
+    from toygan.engine.rundir import write_atomic
+    from toygan.engine.runner import load_run
 
     if n <= 0:
         raise ToyganError(f"-n must be positive, got {n}")
@@ -273,5 +265,4 @@ def sample(
     buffer = io.BytesIO()
     np.savez(buffer, x=x, **({} if y is None else {"y": y}))
     write_atomic(output, buffer.getvalue())
-    what = "points" if x.ndim == 2 else "images"
-    typer.echo(f"wrote {n} {what} to {output}")
+    typer.echo(f"wrote {n} {loaded.scenario.kind.sample_noun} to {output}")

@@ -11,11 +11,12 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 
+from toygan import kinds
 from toygan.errors import ToyganError
-from toygan.mixture import GaussianMixture
 
 GENERATOR_LOSSES = ("non-saturating", "minimax")
 FAKE_LABELS = ("uniform", "data")
@@ -23,25 +24,6 @@ LR_SCHEDULES = ("constant", "cosine")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
 OUTPUTS = ("linear", "tanh")
 CONDITIONINGS = ("none", "embedding", "one-hot")
-
-
-@dataclass(frozen=True)
-class MixtureConfig:
-    """Mode weights, means and diagonal variances, listed mode by mode."""
-
-    weights: tuple[float, ...]
-    means: tuple[tuple[float, ...], ...]
-    variances: tuple[tuple[float, ...], ...]
-
-    def build(self) -> GaussianMixture:
-        return GaussianMixture.create(self.weights, self.means, self.variances)
-
-
-@dataclass(frozen=True)
-class MnistConfig:
-    """MNIST as the data: `path` to an .npz, IDX file or folder, or .csv; "" downloads it into the cache."""
-
-    path: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,7 +123,7 @@ class TrainConfig:
     Its batch-norm statistics are re-estimated after every frame's chunk of steps from 64 fresh
     training-mode batches ("precise BN"), since running averages of the live generator's statistics
     do not fit averaged weights; at the end of the run, from 4,096 batches, for the kept generator
-    (`toygan.train.settle`). A checkpoint is written at the first frame at or after every
+    (`toygan.engine.train.settle`). A checkpoint is written at the first frame at or after every
     `checkpoint_every` steps, and at the end.
     `top_k` < 1 turns on top-k generator updates (Sinha et al. 2020): the generator's loss keeps only
     the fakes the discriminator scores most real, a share that starts at 1 and shrinks by the factor
@@ -292,32 +274,28 @@ class Scenario:
     """Everything a run needs, saved resolved as `scenario.toml` in every run folder."""
 
     name: str
-    mixture: MixtureConfig | None = None  # the data: a Gaussian mixture ...
-    mnist: MnistConfig | None = None  # ... or MNIST
+    data: Any  # the data's table, built by its kind (`toygan.kinds`): [mixture], [mnist], ...
     description: str = ""
     seed: int = 0
-    published: str = ""  # a key of toygan.published.PUBLISHED: sweeps print those results beside theirs
+    published: str = ""  # a key of toygan.twod.published.PUBLISHED: sweeps print those results beside theirs
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     view: ViewConfig = field(default_factory=ViewConfig)
 
     def __post_init__(self):
-        if (self.mixture is None) == (self.mnist is None):
-            raise ToyganError("a scenario needs exactly one data table: [mixture] or [mnist]")
-        if self.mixture is not None:
-            self.mixture.build()
-            if self.model.conditioning != "none":
-                raise ToyganError('model.conditioning needs labelled data: use it with [mnist], or set it to "none"')
+        self.kind.check(self)
         if self.train.fake_labels == "data" and self.model.conditioning == "none":
             raise ToyganError(
                 'train.fake_labels = "data" is for conditional runs: set model.conditioning, or leave train.fake_labels "uniform"'
             )
-        if self.model.data_init and self.mixture is None:
-            raise ToyganError("model.data_init is for [mixture] scenarios: set model.data_init = false")
         for name in ("batch_size", "generator_batch_size"):
             if getattr(self.train, name) % self.label_run:
                 pairs = " times 2 (train.mode_seeking pairs samples)" if self.train.mode_seeking > 0 else ""
                 raise ToyganError(f"train.{name} ({getattr(self.train, name)}) must be a multiple of model.pack ({self.model.pack}){pairs}")
+
+    @property
+    def kind(self) -> kinds.DataKind:
+        return kinds.of(self)
 
     @property
     def label_run(self) -> int:
@@ -325,8 +303,15 @@ class Scenario:
         mode-seeking term's pairs."""
         return self.model.pack * (2 if self.train.mode_seeking > 0 else 1)
 
+    def with_data(self, data) -> Scenario:
+        """This scenario learning `data`, a config of the same kind (e.g. another MNIST path)."""
+        return dataclasses.replace(self, data=data)
+
     def to_toml(self) -> str:
-        return tomli_w.dumps(dataclasses.asdict(self, dict_factory=lambda items: {k: v for k, v in items if v is not None}))
+        table = dataclasses.asdict(self, dict_factory=lambda items: {k: v for k, v in items if v is not None})
+        data = table.pop("data")
+        head = {k: table.pop(k) for k in ("name", "description", "seed", "published")}
+        return tomli_w.dumps({**head, self.data.table: data, **table})
 
 
 def builtin_dir() -> Path:
@@ -363,13 +348,22 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, object] | None 
 
 
 def scenario_from_table(table: dict) -> Scenario:
-    """Build and validate a scenario from a parsed TOML table."""
+    """Build and validate a scenario from a parsed TOML table: exactly one table of a kind of data
+    (`toygan.kinds`), and the shared [model], [train] and [view]."""
     table = dict(table)
-    if "mixture" not in table and "mnist" not in table:
-        raise ToyganError("no data table: a scenario needs [mixture] (weights, means, variances) or [mnist]")
-    if "mixture" in table:
-        table["mixture"] = _expand_mixture(table["mixture"])
-    return _build(Scenario, table, "")
+    found = [name for name in kinds.tables() if name in table]
+    if len(found) != 1:
+        names = " or ".join(f"[{name}]" for name in kinds.tables())
+        what = "no data table" if not found else f"{len(found)} data tables ({', '.join(found)})"
+        hint = ""
+        for key in table:
+            close = difflib.get_close_matches(key, kinds.tables(), n=1)
+            if key not in found and close:
+                hint = f" (did you mean [{close[0]}] for [{key}]?)"
+        raise ToyganError(f"{what}: a scenario needs exactly one of {names}, e.g. [mixture] with weights, means, variances{hint}")
+    kind = kinds.get(found[0])
+    data = _build(kind.config, kind.prepare(table.pop(found[0])), found[0])
+    return _build(Scenario, table, "", data=data)
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -407,57 +401,27 @@ def _set_dotted(table: dict, dotted: str, value: object) -> None:
     table[key] = value
 
 
-def _expand_mixture(table) -> dict:
-    """Turn the `kind = "ring"` and `kind = "grid"` shorthands into explicit weights, means and variances."""
-    if not isinstance(table, dict):
-        raise ToyganError("[mixture] must be a table")
-    table = dict(table)
-    kind = table.pop("kind", "explicit")
-    if kind == "explicit":
-        return table
-    std = _number(table.pop("std", None), "mixture.std")
-    if kind == "ring":
-        modes = table.pop("modes", None)
-        radius = _number(table.pop("radius", None), "mixture.radius")
-        if not isinstance(modes, int) or isinstance(modes, bool) or modes <= 0:
-            raise ToyganError(f"mixture.modes must be a positive integer, got {modes!r}")
-        means = [(radius * math.cos(2 * math.pi * k / modes), radius * math.sin(2 * math.pi * k / modes)) for k in range(modes)]
-    elif kind == "grid":
-        coords = table.pop("coords", None)
-        if not isinstance(coords, list) or not coords:
-            raise ToyganError('mixture.coords must be a non-empty list of numbers for kind = "grid"')
-        coords = [_number(c, "mixture.coords") for c in coords]
-        means = [(x, y) for x in coords for y in coords]
-    else:
-        raise ToyganError(f'mixture.kind \'{kind}\' is unknown: use "explicit", "ring" or "grid"')
-    if table:
-        raise ToyganError(f'mixture has unexpected keys {sorted(table)} for kind = "{kind}"')
-    return {
-        "weights": [1.0 / len(means)] * len(means),
-        "means": [list(m) for m in means],
-        "variances": [[std**2, std**2] for _ in means],
-    }
-
-
-def _number(value, where: str) -> float:
+def number(value, where: str) -> float:
+    """A TOML number as a float, or a one-line error naming `where`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ToyganError(f"{where} must be a number, got {value!r}")
     return float(value)
 
 
-def _build(cls, table, section: str):
-    """Make dataclass `cls` from a TOML table, rejecting unknown keys and values of the wrong type."""
+def _build(cls, table, section: str, **given):
+    """Make dataclass `cls` from a TOML table (plus fields `given` already built), rejecting unknown
+    keys and values of the wrong type."""
     where = section or "scenario"
     if not isinstance(table, dict):
         raise ToyganError(f"[{section}] must be a table, got {table!r}")
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in given]
     for key in table:
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f": did you mean '{close[0]}'?" if close else f": known keys are {', '.join(names)}"
             raise ToyganError(f"unknown key '{key}' in {where}{hint}")
-    kwargs = {}
+    kwargs = dict(given)
     for name in names:
         if name in table:
             dotted = f"{section}.{name}" if section else name
@@ -485,7 +449,7 @@ def _coerce(value, hint, where: str):
         item_hint = typing.get_args(hint)[0]
         return tuple(_coerce(item, item_hint, where) for item in value)
     if hint is float:
-        return _number(value, where)
+        return number(value, where)
     if hint is bool:
         if not isinstance(value, bool):
             raise ToyganError(f"{where} must be true or false, got {value!r}")

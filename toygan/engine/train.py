@@ -6,7 +6,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -14,10 +14,8 @@ import optax
 from flax import nnx, struct
 
 from toygan.config import Scenario
-from toygan.data import DigitSource, MixtureSource, make_source
-from toygan.losses import discriminator_loss, generator_loss, mode_seeking_term
-from toygan.mixture import GaussianMixture
-from toygan.models import make_discriminator, make_generator
+from toygan.engine.losses import discriminator_loss, generator_loss, mode_seeking_term
+from toygan.engine.models import make_discriminator, make_generator
 
 PRECISE_BN_BATCHES = 64  # batches behind the averaged generator's batch-norm statistics at each frame
 FINAL_BN_BATCHES = 4096  # ... and at the end of a run (`settle`)
@@ -53,6 +51,23 @@ class StepLog(NamedTuple):
     d_fake: jax.Array
 
 
+class Source(Protocol):
+    """Training batches of one kind of data (`toygan.kinds`), drawn inside the compiled program.
+
+    `arrays()` are the data's device arrays, passed to the compiled program as an argument rather
+    than baked into it as constants (which would copy a data set into every compilation); `draw`
+    gives a batch (x_NxD in the networks' coordinates, labels y_N), `to_model` / `to_data` map
+    between the data's coordinates and the networks'."""
+
+    dim: int
+    n_classes: int
+
+    def arrays(self) -> tuple: ...
+    def draw(self, arrays: tuple, key: jax.Array, n: int, group: int = 1) -> tuple[jax.Array, jax.Array]: ...
+    def to_model(self, x_NxD: jax.Array) -> jax.Array: ...
+    def to_data(self, x_NxD: jax.Array) -> jax.Array: ...
+
+
 def _apply(graph: nnx.GraphDef, params: nnx.State, stats: nnx.State, *inputs, train: bool, key=None):
     """Run a network as a pure function: (output, its non-trained variables after the call)."""
     model = nnx.merge(graph, params, stats, copy=True)
@@ -69,15 +84,11 @@ class Trainer:
     """
 
     scenario: Scenario
-    source: MixtureSource | DigitSource
+    source: Source
     g_graph: nnx.GraphDef
     d_graph: nnx.GraphDef
     g_optimizer: optax.GradientTransformation
     d_optimizer: optax.GradientTransformation
-
-    @property
-    def mixture(self) -> GaussianMixture:
-        return self.source.mixture
 
     @property
     def conditional(self) -> bool:
@@ -302,7 +313,7 @@ def make_trainer(scenario: Scenario) -> Trainer:
 
 @functools.lru_cache(maxsize=16)
 def _make_trainer(scenario: Scenario) -> Trainer:
-    source = make_source(scenario)
+    source = scenario.kind.make_source(scenario.data)
     model, train = scenario.model, scenario.train
     abstract_key = jax.random.key(0)
 

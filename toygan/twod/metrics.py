@@ -6,7 +6,7 @@ lies within `HQ_RADIUS` standard deviations (Mahalanobis distance) of its neares
 the nearest-mode histogram q of all points with the mixture weights p, KL(q || p), after adding a
 pseudo-count of `KL_PSEUDO_COUNT` to every mode's count so that empty modes give a finite value.
 
-Whether they match it (`toygan.fidelity`): the sliced Wasserstein distance to a fixed true sample,
+Whether they match it (`toygan.twod.fidelity`): the sliced Wasserstein distance to a fixed true sample,
 precision, recall, density and coverage, and each mode's mass, mean offset and spread ratio. The
 same figures for a second true sample (`reference`) are what a perfect generator scores.
 """
@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toygan.fidelity import (
+from toygan.engine.records import reported
+from toygan.twod.fidelity import (
     COVERAGE_SLACK,
     KNN_POINTS,
     MASS_TOLERANCE,
@@ -30,7 +31,7 @@ from toygan.fidelity import (
     precision_recall_coverage,
     sliced_wasserstein,
 )
-from toygan.mixture import GaussianMixture
+from toygan.twod.mixture import GaussianMixture
 
 HQ_RADIUS = 3.0
 KL_PSEUDO_COUNT = 0.5
@@ -153,11 +154,6 @@ def metrics_columns(n_modes: int, dim: int = 2) -> list[str]:
     per_mode = [f"mass_{k}" for k in range(n_modes)] + [f"offset_{k}" for k in range(n_modes)]
     per_mode += [f"spread_{AXES[d]}_{k}" for k in range(n_modes) for d in range(dim)]
     return ["step", *SCALAR_METRICS, *per_mode, "matches", "warnings"]
-
-
-def reported(value) -> float:
-    """A float32 as the shortest decimal that reads back as the same float32: CSV and JSON agree."""
-    return float(str(np.float32(value)))
 
 
 def metrics_row(metrics: MixtureMetrics, reference_sw: float, weights_K: np.ndarray, reference_coverage: float) -> dict:

@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toygan.losses import generator_loss
-from toygan.metrics import MixtureMetrics, mixture_metrics
-from toygan.models import noise_bin
-from toygan.train import Trainer, TrainState
+from toygan.engine.losses import generator_loss
+from toygan.engine.models import noise_bin
+from toygan.engine.train import Trainer, TrainState
+from toygan.twod.metrics import MixtureMetrics, mixture_metrics
 
 FIELD_SIZE = 17
 MANIFOLD_LINES = 15
@@ -37,7 +37,7 @@ class Observation(NamedTuple):
 
 def view_axes(trainer: Trainer, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The x and y coordinates of a size x size grid over the fixed view box."""
-    low, high = trainer.mixture.bounds()
+    low, high = trainer.source.mixture.bounds()
     return np.linspace(low[0], high[0], size), np.linspace(low[1], high[1], size)
 
 
@@ -125,7 +125,7 @@ def observe(trainer: Trainer, state: TrainState, z_view_ExZ: jax.Array, real_ExD
             extras["d_grid_GxG"] = jax.nn.sigmoid(trainer.logits(state, grid_Gsq)).reshape(shape)
         if view.optimal_discriminator:
             xs, ys = view_axes(trainer, view.grid_size)
-            log_p_data = trainer.mixture.log_prob(grid_Gsq).reshape(shape)
+            log_p_data = trainer.source.mixture.log_prob(grid_Gsq).reshape(shape)
             box_area = float((xs[-1] - xs[0]) * (ys[-1] - ys[0]))
             extras["optimal_d_GxG"] = optimal_discriminator(log_p_data, binned_kde_log_density(fake_ExD, xs, ys), box_area)
     if view.gradients:
@@ -143,5 +143,5 @@ def observe(trainer: Trainer, state: TrainState, z_view_ExZ: jax.Array, real_ExD
             jump_LxM = jnp.pad(bin_LxM[:, 1:] != bin_LxM[:, :-1], ((0, 0), (1, 0)))
             image_LxMxD = jnp.where(jump_LxM[:, :, None], jnp.nan, image_LxMxD)
         extras["manifold_LxMxD"] = image_LxMxD
-    metrics = mixture_metrics(trainer.mixture, fake_ExD, real_ExD, real_radii_E)
+    metrics = mixture_metrics(trainer.source.mixture, fake_ExD, real_ExD, real_radii_E)
     return Observation(fake_ExD, metrics, finite, **extras)

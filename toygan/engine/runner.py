@@ -10,8 +10,8 @@ error, its last checkpoint kept.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
-import json
 import math
 import os
 import signal
@@ -28,22 +28,15 @@ from PIL import Image
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from toygan import rundir
-from toygan.alerts import Watchdog
-from toygan.config import MnistConfig, Scenario, load_scenario
-from toygan.data import N_DIGITS, DigitSource, to_unit
-from toygan.digits import requested_labels
-from toygan.display import open_display
+from toygan.config import Scenario, load_scenario
+from toygan.engine import rundir
+from toygan.engine.display import open_display
+from toygan.engine.gif import GifWriter
+from toygan.engine.probe import Probe
+from toygan.engine.records import FrameLog, write_summary
+from toygan.engine.report import write_report
+from toygan.engine.train import Trainer, TrainState, advance, make_trainer, settle, start
 from toygan.errors import ToyganError
-from toygan.gif import GifWriter
-from toygan.metrics import reported
-from toygan.probes import DigitProbe, MixtureProbe, make_probe
-from toygan.report import write_report
-from toygan.train import Trainer, TrainState, advance, make_trainer, settle, start
-
-Probe = MixtureProbe | DigitProbe
-
-LOSS_COLUMNS = ["step", "d_loss", "g_loss", "d_real", "d_fake"]
 
 FrameCallback = Callable[[int, np.ndarray], None]
 
@@ -79,32 +72,32 @@ class Run:
     trainer: Trainer
     state: TrainState
 
+    @functools.cached_property
+    def probe(self) -> Probe:
+        """The probe of the run's kind of data, which scores its generator."""
+        return self.scenario.kind.make_probe(self.trainer, self.scenario)
+
     def sample(self, n: int, seed: int = 0, label: int | None = None) -> np.ndarray:
-        """`n` samples. Mixtures: points (n, D). MNIST: images (n, 28, 28) in [0, 1]; a conditional run
-        draws digit `label`, or all ten in turn (`labels(n)`) without one."""
-        trainer = self.trainer
+        """`n` samples in the data's own form: 2-D points (n, 2); MNIST images (n, 28, 28) in [0, 1].
+        A conditional run draws digit `label`, or all ten in turn (`labels(n)`) without one."""
         z_NxZ = jax.random.normal(jax.random.key(seed), (n, self.scenario.model.noise_dim))
         y_N = self.labels(n, label)
-        if not isinstance(trainer.source, DigitSource):
-            return np.asarray(trainer.generate(self.state, z_NxZ))
-        return to_unit(trainer.generate(self.state, z_NxZ, y_N))
+        return self.scenario.kind.to_samples(self.trainer.generate(self.state, z_NxZ, y_N))
 
     def labels(self, n: int, label: int | None = None) -> np.ndarray | None:
-        """The digits that `sample(n, label=label)` asks for; None for unconditional runs."""
-        trainer = self.trainer
-        if not trainer.conditional:
+        """The labels that `sample(n, label=label)` asks for; None for unconditional runs."""
+        if not self.trainer.conditional:
             if label is not None:
-                what = "this run learns a mixture" if trainer.scenario.mixture is not None else "this MNIST GAN is unconditional"
-                raise ToyganError(f"--label needs a conditional MNIST run (mnist-cgan): {what}, it cannot be asked for a digit")
+                raise ToyganError(
+                    f"--label needs a conditional run (mnist-cgan), and {self.scenario.name} is unconditional: leave --label out"
+                )
             return None
-        if label is not None and not 0 <= label < N_DIGITS:
-            raise ToyganError(f"--label {label} is out of range: MNIST digits are 0 to 9")
-        return requested_labels(trainer, n) if label is None else np.full(n, label, np.int32)
+        return self.probe.labels(n, label)
 
     def evaluate(self, **options) -> dict:
-        """The run's final score: for mixtures, the metrics at the fixed evaluation noise (the last row of
+        """The run's final score: for 2-D data, the metrics at the fixed evaluation noise (the last row of
         metrics.csv); for MNIST, the evaluator's verdict on fresh samples (`per_digit`, `seed`)."""
-        return make_probe(self.trainer, self.scenario).final(self.state, **options)
+        return self.probe.final(self.state, **options)
 
 
 def chunk_lengths(steps: int, frame_every: int, start: int = 0) -> list[int]:
@@ -148,15 +141,14 @@ def run(
     if seed is not None:
         overrides["seed"] = seed
     config = load_scenario(scenario, overrides)
+    kind = config.kind
     if data is not None:
-        if config.mnist is None:
-            raise ToyganError(f"--data is for MNIST scenarios, and {config.name} learns a mixture: leave --data out")
-        config = dataclasses.replace(config, mnist=MnistConfig(str(data)))
+        if kind.with_data is None:
+            raise ToyganError(f"--data is for scenarios that read a data file (MNIST), and {config.name} does not: leave --data out")
+        config = config.with_data(kind.with_data(config.data, data))
     if views is not None:
         config = dataclasses.replace(config, view=config.view.with_panels(views))
-    if config.mnist is not None and config.mnist.path:
-        # Saved absolute, so that resume, sample and eval find the data from any folder.
-        config = dataclasses.replace(config, mnist=MnistConfig(str(Path(config.mnist.path).expanduser().resolve())))
+    config = config.with_data(kind.resolve(config.data))  # saved so that resume, sample and eval find the data anywhere
     trainer = make_trainer(config)  # loads the data first: a bad --data leaves no run folder behind
     run_dir = rundir.create_run_dir(Path(out) if out is not None else None, config.name, force)
     with _guarded(run_dir, quiet) as stop_requested:
@@ -260,30 +252,6 @@ def _kept(run_dir: Path, when: str = "") -> str:
     return f"the checkpoint at step {step} is kept: continue with `toygan resume {run_dir}`{when}"
 
 
-def _restore_history(run_dir: Path, probe: Probe) -> tuple[dict[str, list], list[str]]:
-    """Curves and warnings so far, read back from the CSV files (after they were cut to the checkpoint)."""
-    history: dict[str, list] = {name: [] for name in ("step", "d_loss", "g_loss", *(c[0] for c in probe.curves))}
-    warnings: list[str] = []
-    for row in rundir.read_csv_rows(run_dir / rundir.LOSSES_FILE):
-        history["d_loss"].append(float(row["d_loss"]))
-        history["g_loss"].append(float(row["g_loss"]))
-    for row in rundir.read_csv_rows(run_dir / rundir.METRICS_FILE):
-        history["step"].append(int(row["step"]))
-        for name, value in probe.history_values(row).items():
-            history.setdefault(name, []).append(value)
-        warnings.extend(w for w in row["warnings"].split("; ") if w)
-    return history, warnings
-
-
-def matched_from(steps: list[int], matches: list[int]) -> int | None:
-    """The first step from which a run matched its mixture at every frame to the end; None if the
-    last frame does not match."""
-    first = None
-    for step, match in zip(steps, matches):
-        first = (step if first is None else first) if match else None
-    return first
-
-
 def _drive(
     run_dir: Path,
     config: Scenario,
@@ -298,18 +266,12 @@ def _drive(
 ) -> Run:
     """The training loop shared by `run` and `resume`."""
     console = Console(stderr=True, quiet=quiet)
-    probe = make_probe(trainer, config, announce=console.print)
+    probe = config.kind.make_probe(trainer, config, announce=console.print)
     view_cfg, train_cfg = config.view, config.train
     stride = gif_stride(config)
     start = 0 if checkpoint is None else int(checkpoint["step"])
-    keep_until = None if checkpoint is None else start
-    watchdog = Watchdog(view_cfg.frame_every, probe.unit)
-    if checkpoint is not None:
-        watchdog.load_state(checkpoint["watchdog"])
-
-    losses_csv = rundir.CsvLog(run_dir / rundir.LOSSES_FILE, LOSS_COLUMNS, keep_until)
-    metrics_csv = rundir.CsvLog(run_dir / rundir.METRICS_FILE, ["step", *probe.columns, "warnings"], keep_until)
-    history, all_warnings = _restore_history(run_dir, probe)
+    records = FrameLog(run_dir, probe, view_cfg.frame_every, checkpoint)
+    history, watchdog = records.history, records.watchdog
     gif = GifWriter(run_dir / rundir.GIF_FILE, view_cfg.fps, keep_frames=None if checkpoint is None else checkpoint["gif_frames"])
 
     display = open_display(live)
@@ -336,12 +298,8 @@ def _drive(
         nonlocal frame, last_good, next_checkpoint
         logs, obs = jax.device_get((logs, obs))
         row = probe.row(obs)
-        d_real = d_fake = 0.5
+        new_warnings = records.write(step, logs, obs, row)
         if logs is not None:
-            means = [reported(np.mean(v)) for v in logs]
-            losses_csv.write([step, *means])
-            history["d_loss"].append(means[0])
-            history["g_loss"].append(means[1])
             first = step - len(logs.d_loss) + 1
             for i in np.flatnonzero((np.arange(first, step + 1) % view_cfg.log_every) == 0):
                 progress.console.print(
@@ -349,15 +307,8 @@ def _drive(
                     f"  D(x) {logs.d_real[i]:.3f}  D(G(z)) {logs.d_fake[i]:.3f}"
                     f"  {probe.status(row)}"
                 )
-            d_real, d_fake = means[2], means[3]
-        new_warnings = watchdog.check(step, probe.check_input(obs, row), bool(obs.finite), d_real, d_fake)
         for text in new_warnings:
             progress.console.print(f"[yellow]warning:[/] {text}")
-        all_warnings.extend(new_warnings)
-        metrics_csv.write([step, *row.values(), "; ".join(new_warnings)])
-        history["step"].append(step)
-        for name, value in probe.history_values(row).items():
-            history.setdefault(name, []).append(value)
         if step > start:
             rate = (step - start) / (time.perf_counter() - started)
             progress.update(
@@ -368,7 +319,7 @@ def _drive(
                 g_loss=f"{history['g_loss'][-1]:.3f}",
                 status=probe.short_status(row),
             )
-        view.update(step, obs, history, all_warnings)
+        view.update(step, obs, history, records.warnings)
         frame = view.render()
         if (step // view_cfg.frame_every) % stride == 0 or step == train_cfg.steps:
             gif.append(frame)
@@ -387,13 +338,13 @@ def _drive(
         next_checkpoint = int(frame_state.step) + train_cfg.checkpoint_every
 
     interrupted = False
-    with losses_csv, metrics_csv, gif, progress:
+    with records, gif, progress:
         task = progress.add_task("training", total=train_cfg.steps, completed=start, rate="-", d_loss="-", g_loss="-", status="")
         started = time.perf_counter()
         if checkpoint is None:
             record(0, None, probe.observe(state), state)
         else:
-            view.update(start, jax.device_get(probe.observe(state)), history, all_warnings)
+            view.update(start, jax.device_get(probe.observe(state)), history, records.warnings)
             frame = view.render()
         pending = None
         # Dispatch the next chunk before drawing the last one, so that drawing overlaps training.
@@ -416,13 +367,8 @@ def _drive(
     final = probe.final(kept)
     rundir.save_params(run_dir, kept)
     rundir.write_atomic(run_dir / rundir.FINAL_PNG, png_bytes(frame))
-    summary = {"step": int(kept.step), "final": final, "reference": probe.reference, "warnings": all_warnings}
-    summary.update(probe.judge(final))
-    if "matches" in history:
-        summary["matched_from_step"] = matched_from(history["step"], history["matches"])
-        # What keeps the kept generator from matching (too narrow, too wide, masses off) is a warning.
-        summary["warnings"] = all_warnings + [f"step {int(kept.step)}: {text}" for text in summary["problems"]]
-    rundir.write_atomic(run_dir / rundir.SUMMARY_FILE, json.dumps(summary, indent=2).encode())
+    summary = records.summary(int(kept.step), final)
+    write_summary(run_dir, summary)
     write_report(run_dir / rundir.REPORT_FILE, history, probe.curves, frame, config.name)
     display.close()
     elapsed = time.perf_counter() - started

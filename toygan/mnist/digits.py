@@ -12,11 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toygan.classifier import Evaluator, class_spread, feature_moments, frechet_distance
-from toygan.data import N_DIGITS
-from toygan.metrics import reported
-from toygan.observe import all_finite
-from toygan.train import Trainer, TrainState
+from toygan.engine.records import reported
+from toygan.engine.train import Trainer, TrainState
+from toygan.mnist.classifier import Evaluator, class_spread, feature_moments, frechet_distance
+from toygan.mnist.source import N_DIGITS
+from toygan.twod.observe import all_finite
 
 CAPTURED_ACCURACY = 0.5  # a conditional run draws digit k when at least half its k's are read as k
 CAPTURED_SHARE = 0.02  # an unconditional run draws digit k when at least 2% of its samples are k's

@@ -6,8 +6,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from toygan.data import to_unit
-from toygan.mnist import SIDE, MnistData
+from toygan.mnist.data import SIDE, MnistData
+from toygan.mnist.source import to_unit
 
 
 def preview_figure(data: MnistData, rows: int = 5, cols: int = 8) -> Figure:

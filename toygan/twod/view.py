@@ -15,9 +15,9 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from toygan.config import ViewConfig
-from toygan.fidelity import SW_LIMIT
-from toygan.mixture import GaussianMixture
-from toygan.observe import FIELD_SIZE, Observation
+from toygan.twod.fidelity import SW_LIMIT
+from toygan.twod.mixture import GaussianMixture
+from toygan.twod.observe import FIELD_SIZE, Observation
 
 PANEL_INCHES = 4.6
 CURVES_INCHES = 4.2

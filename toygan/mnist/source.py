@@ -1,4 +1,4 @@
-"""Where training batches come from: a Gaussian mixture, or labelled MNIST digits.
+"""Training batches of labelled MNIST digits.
 
 A source draws `(x_NxD, y_N)` batches inside the compiled training loop. Its arrays (the digits)
 are passed to the compiled program as an argument, not baked into it as constants, which would
@@ -15,41 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toygan.config import MnistConfig, Scenario
-from toygan.mixture import GaussianMixture
-from toygan.mnist import MnistData, load_mnist
+from toygan.mnist.data import MnistData, load_mnist
 
 N_DIGITS = 10
-
-
-@dataclass(frozen=True, eq=False)
-class MixtureSource:
-    """Points from a known mixture; the labels are all 0 (2-D models ignore them).
-
-    The networks work in standardised coordinates, (x - mean) / sd per axis of the mixture, so that
-    the same widths, rates and initialisation fit a mixture at any scale and offset: `draw` gives
-    standardised points, and `to_data` maps the generator's output back."""
-
-    mixture: GaussianMixture
-
-    @property
-    def dim(self) -> int:
-        return self.mixture.dim
-
-    n_classes = 0
-
-    def arrays(self) -> tuple:
-        return ()
-
-    def draw(self, arrays: tuple, key: jax.Array, n: int, group: int = 1) -> tuple[jax.Array, jax.Array]:
-        """`group` is for labelled data; unlabelled points have nothing to group by."""
-        return self.to_model(self.mixture.sample(key, n)), jnp.zeros((n,), jnp.int32)
-
-    def to_model(self, x_NxD: jax.Array) -> jax.Array:
-        return (x_NxD - jnp.asarray(self.mixture.mean_D)[None]) / jnp.asarray(self.mixture.std_D)[None]
-
-    def to_data(self, x_NxD: jax.Array) -> jax.Array:
-        return x_NxD * jnp.asarray(self.mixture.std_D)[None] + jnp.asarray(self.mixture.mean_D)[None]
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,12 +80,7 @@ def to_unit(x_NxD: np.ndarray) -> np.ndarray:
     return np.clip((np.asarray(x_NxD, np.float32) + 1.0) / 2.0, 0.0, 1.0).reshape(-1, 28, 28)
 
 
-def make_source(scenario: Scenario) -> MixtureSource | DigitSource:
-    if scenario.mixture is not None:
-        return MixtureSource(scenario.mixture.build())
-    return DigitSource(_load_digits(scenario.mnist))
-
-
 @functools.lru_cache(maxsize=2)
-def _load_digits(config: MnistConfig) -> MnistData:
+def load_digits(config) -> MnistData:
+    """The data of an `MnistConfig`, loaded once per process."""
     return load_mnist(Path(config.path) if config.path else None)

@@ -16,8 +16,8 @@ import numpy as np
 import optax
 from flax import nnx, serialization
 
-from toygan import rundir
-from toygan.mnist import Digits, MnistData, cache_dir
+from toygan.engine import rundir
+from toygan.mnist.data import Digits, MnistData, cache_dir
 
 VERSION = 1  # bump when the network or its training changes: old cached classifiers are then ignored
 FEATURES = 128

@@ -13,36 +13,22 @@ from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.table import Table
 
-from toygan import rundir
 from toygan.config import load_scenario
+from toygan.engine import rundir
+from toygan.engine.gif import GifWriter
+from toygan.engine.probe import Column
+from toygan.engine.runner import run
 from toygan.errors import ToyganError
-from toygan.gif import GifWriter
-from toygan.runner import run
 
 COMPARISON_FILE = "comparison.csv"
 GIF_FILE = "side-by-side.gif"
 LABEL_HEIGHT = 24
 
 
-# (column title, metrics key, format): a comparison shows those its runs' final metrics have.
-TABLE_COLUMNS = (
-    ("matches the mixture", "matches", lambda v: "yes" if v else "no"),
-    ("distance / true", "sw_ratio", "{:.2f}x".format),
-    ("precision", "precision", "{:.3f}".format),
-    ("recall", "recall", "{:.3f}".format),
-    ("coverage", "coverage", "{:.3f}".format),
-    ("modes captured", "modes_captured", str),
-    ("high quality", "high_quality", "{:.1%}".format),
-    ("Fréchet distance", "frechet_distance", "{:.3f}".format),
-    ("read as asked", "accuracy", "{:.2%}".format),
-    ("digits drawn", "digits_captured", str),
-    ("variety", "variety", "{:.0%}".format),
-)
-
-
-def comparison_table(title: str, rows: list[dict]) -> Table:
-    """The settings' final metrics, in the columns that their kind of data has."""
-    columns = [c for c in TABLE_COLUMNS if c[1] in rows[0]]
+def comparison_table(title: str, rows: list[dict], columns: tuple[Column, ...]) -> Table:
+    """The settings' final metrics, in the columns that their kind of data has (its probe's
+    `table_columns`; those of a conditional MNIST run's that an unconditional one lacks are left out)."""
+    columns = [c for c in columns if c[1] in rows[0]]
     table = Table(title=title, title_justify="left")
     table.add_column("setting")
     for column, *_ in columns:
@@ -108,7 +94,7 @@ def compare(
     data: str | Path | None = None,
 ) -> tuple[Path, list[dict]]:
     """Train one run per combination of the `vary` values; returns the folder and the metrics rows.
-    `data` is the MNIST file or folder of an MNIST scenario, as `run` takes it."""
+    `data` is the data file or folder of a scenario that reads one (MNIST), as `run` takes it."""
     if not vary:
         raise ToyganError("nothing to compare: give at least one --vary section.key=value1,value2")
     keys = list(vary)
@@ -140,6 +126,6 @@ def compare(
     fps = result.scenario.view.fps
     side_by_side(gifs, labels, folder / GIF_FILE, fps)
     rundir.write_rows(folder / COMPARISON_FILE, rows)
-    console.print(comparison_table(f"{name}: final metrics", rows))
+    console.print(comparison_table(f"{name}: final metrics", rows, result.probe.table_columns))
     console.print(f"side by side: {folder / GIF_FILE}")
     return folder, rows

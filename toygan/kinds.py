@@ -1,0 +1,56 @@
+"""The kinds of data a scenario can learn, each in a package of its own, looked up by the name of its
+scenario table (as gymnax's `make(name)` looks up an environment).
+
+A kind gives the engine everything that depends on the data: the config class of its table, the
+source of training batches, the probe that scores and draws frames, and how samples reach a user.
+The engine, the config and the CLI know kinds only through this registry, so a new kind is a new
+package and one line in `KIND_MODULES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# The scenario table of each kind -> the module that defines its `KIND`.
+KIND_MODULES = {
+    "mixture": "toygan.twod.kind",
+    "mnist": "toygan.mnist.kind",
+}
+
+
+@dataclass(frozen=True)
+class DataKind:
+    """What the engine needs from one kind of data."""
+
+    table: str  # the scenario's TOML table, e.g. "mixture"
+    config: type  # the dataclass that table builds (frozen, hashable)
+    make_source: Callable[[Any], Any]  # config -> a source of training batches (see `toygan.engine.train.Source`)
+    make_probe: Callable[..., Any]  # (trainer, scenario, announce) -> the probe that scores and draws frames
+    prepare: Callable[[dict], dict] = lambda table: table  # expands shorthands in the table before it is built
+    check: Callable[[Any], None] = lambda scenario: None  # raises ToyganError for settings this kind cannot use
+    to_samples: Callable[[np.ndarray], np.ndarray] = np.asarray  # generator output -> what `sample` returns
+    sample_noun: str = "points"
+    with_data: Callable[[Any, str], Any] | None = None  # (config, --data path) -> config, for kinds read from a file
+    resolve: Callable[[Any], Any] = lambda config: config  # the config as saved in a run folder (absolute paths)
+    sweep_refusal: str = ""  # why `toygan sweep` cannot run this kind; "" when it can
+    preview: Callable[[Any], tuple[list[str], Any]] | None = None  # data path -> (summary lines, figure) for `toygan data`
+
+
+def tables() -> tuple[str, ...]:
+    """The scenario tables that name a kind of data."""
+    return tuple(KIND_MODULES)
+
+
+def get(table: str) -> DataKind:
+    """The kind whose scenario table is `table` (imported on first use)."""
+    return importlib.import_module(KIND_MODULES[table]).KIND
+
+
+def of(scenario) -> DataKind:
+    """The kind of a scenario's data."""
+    return get(type(scenario.data).table)
