@@ -5,8 +5,8 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.quiver import Quiver
 
-from toygan import dirac
-from toygan.objectives import OBJECTIVES
+from toygan.dirac import game as dirac
+from toygan.engine.objectives import OBJECTIVES
 
 START, LR, STEPS = (1.0, 1.0), 0.1, 500
 

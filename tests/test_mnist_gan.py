@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import bar_digits
 from flax import nnx
 from test_mnist_data import SHARED, needs_real_mnist
 from typer.testing import CliRunner
@@ -129,31 +128,6 @@ def test_a_packed_conditional_discriminator_judges_packs_of_one_digit(bar_mnist)
     assert np.all(np.isfinite(np.asarray(log.d_loss)))
     # Views and the evaluator still get one D value per image and label.
     assert trainer.logits(state, x_NxD[:6], y_N[:6]).shape == (6,)
-
-
-def test_fake_labels_can_follow_the_training_data(tmp_path):
-    """With train.fake_labels = "data", G is asked only for digits the training set holds, and D sees
-    fakes only with those labels: here only threes, so the other digits' embedding rows never move."""
-    images, _ = bar_digits(300, 0)
-    threes = np.full(len(images), 3, np.uint8)
-    path = tmp_path / "threes.npz"
-    np.savez(path, x_train=images, y_train=threes, x_test=images[:50], y_test=threes[:50])
-
-    def moved_rows(fake_labels):
-        scenario = load_scenario("mnist-cgan", {**TINY, "mnist.path": str(path), "train.fake_labels": fake_labels})
-        trainer = make_trainer(scenario)
-        first = start(trainer, scenario)
-        state, _ = advance(trainer, first, 20)
-        rows = lambda params: np.asarray(params["embedding"]["embedding"][...])
-        return [
-            np.flatnonzero(np.abs(rows(getattr(state, net)) - rows(getattr(first, net))).max(axis=1) > 0)
-            for net in ("g_params", "d_params")
-        ]
-
-    g_moved, d_moved = moved_rows("data")
-    assert list(g_moved) == [3] and list(d_moved) == [3]
-    g_moved, d_moved = moved_rows("uniform")  # asked for every digit: all ten rows learn
-    assert len(g_moved) == 10 and len(d_moved) == 10
 
 
 def test_draw_labels_gives_the_labels_of_the_same_draw(bar_mnist):

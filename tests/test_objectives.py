@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from toygan import losses, objectives
-from toygan.objectives import (
+from toygan.engine import losses, objectives
+from toygan.engine.objectives import (
     CURVE_MEANING,
     HAS_PROBABILITY,
     LSGAN_CODINGS,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from toygan.config import load_scenario
-from toygan.engine.losses import generator_loss
+from toygan.engine.objectives import log_generator_loss as generator_loss
 from toygan.engine.train import advance, make_trainer
 from toygan.twod.observe import binned_kde_log_density, manifold_noise, optimal_discriminator, view_axes
 from toygan.twod.probe import MixtureProbe

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from toygan.errors import ToyganError
-from toygan.fidelity import COVERAGE_SLACK, SW_LIMIT
-from toygan.points import (
+from toygan.twod.fidelity import COVERAGE_SLACK, SW_LIMIT
+from toygan.twod.points import (
     MIN_POINTS,
     PointSource,
     evaluate_sample,

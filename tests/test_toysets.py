@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from toygan.errors import ToyganError
-from toygan.fidelity import COVERAGE_SLACK, SW_LIMIT, sliced_wasserstein
-from toygan.points import evaluate_sample
-from toygan.toysets import DESCRIPTIONS, TOY_SETS, ToySource, sample
+from toygan.twod.fidelity import COVERAGE_SLACK, SW_LIMIT, sliced_wasserstein
+from toygan.twod.points import evaluate_sample
+from toygan.twod.toysets import DESCRIPTIONS, TOY_SETS, ToySource, sample
 
 N = 20_000
 _sample = jax.jit(sample, static_argnums=(0, 2))

@@ -5,7 +5,8 @@ import pytest
 from flax import nnx
 
 from toygan.config import load_scenario
-from toygan.engine.losses import discriminator_loss, generator_loss
+from toygan.engine.objectives import log_discriminator_loss as discriminator_loss
+from toygan.engine.objectives import log_generator_loss as generator_loss
 from toygan.engine.train import FINAL_BN_BATCHES, PRECISE_BN_BATCHES, advance, make_trainer, settle
 from toygan.errors import ToyganError
 

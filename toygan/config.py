@@ -16,10 +16,11 @@ from typing import Any
 import tomli_w
 
 from toygan import kinds
+from toygan.engine.objectives import OBJECTIVES
 from toygan.errors import ToyganError
 
 GENERATOR_LOSSES = ("non-saturating", "minimax")
-FAKE_LABELS = ("uniform", "data")
+UPDATE_SCHEMES = ("alternating", "simultaneous")
 LR_SCHEDULES = ("constant", "cosine")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
 OUTPUTS = ("linear", "tanh")
@@ -28,45 +29,40 @@ CONDITIONINGS = ("none", "embedding", "one-hot")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Generator and discriminator MLPs.
-
-    `hidden` are the generator's hidden widths, and the discriminator's too unless
-    `discriminator_hidden` is given. `leaky_relu` has slope 0.2. `batch_norm` puts batch norm
-    (Keras' momentum convention) after each hidden activation of the generator;
-    `discriminator_dropout` gives a dropout rate per hidden layer of the discriminator.
-    `conditioning` feeds the label to both networks: "embedding" multiplies a learned embedding
-    into the input (Keras CGAN), "one-hot" concatenates a one-hot vector (TensorFlow CGAN).
-
-    Options against mode collapse, each off by default:
-    - `pack` (PacGAN): the discriminator judges `pack` samples at once, concatenated into one input,
-      all real or all generated, so it can see a lack of variety that no single sample shows. In a
-      conditional model the samples of a pack share one label.
-    - `spectral_norm` (SN-GAN): every discriminator weight matrix is divided by its largest
-      singular value (one power-iteration step per call), which bounds D's Lipschitz constant.
-    - `data_init`: the discriminator's first-layer units start with their boundaries through real
-      points (bias_j = -w_j . x_j for a real sample x_j per unit) instead of all through the origin,
-      so D can tell sharp modes from a spread-out generator from the first step.
-    - `noise_bins` = K > 0: the generator's first noise coordinate is cut into K equal-probability
-      bins of N(0, 1), and the bin's one-hot code (scaled by sqrt(noise_dim), so that it moves the
-      first layer as much as the noise does) is appended to the generator's input. The latent space
-      becomes K disconnected slabs: a continuous generator must spread mass over the bridges between
-      separate modes, one with a discrete code need not (as with InfoGAN's categorical code, without
-      its mutual-information term). The noise itself is unchanged: N(0, I) of `noise_dim`.
-    """
+    """The generator and discriminator MLPs, and the options against mode collapse that change them."""
 
     noise_dim: int = 8
+    """Size of the generator's Gaussian noise."""
     hidden: tuple[int, ...] = (128, 128)
+    """The generator's hidden widths (and the discriminator's, unless `discriminator_hidden` is given)."""
     activation: str = "relu"
+    """Hidden activation: relu, leaky_relu (slope 0.2), tanh or elu."""
     discriminator_hidden: tuple[int, ...] = ()
+    """The discriminator's own hidden widths; empty: those of `hidden`."""
     output: str = "linear"
+    """The generator's output: linear, or tanh (for data in [-1, 1], as MNIST's pixels)."""
     batch_norm: bool = False
+    """Batch norm after each hidden activation of the generator (DCGAN; Keras' momentum convention)."""
     batch_norm_momentum: float = 0.8
+    """The running statistics' momentum, as Keras counts it."""
     discriminator_dropout: tuple[float, ...] = ()
+    """A dropout rate per hidden layer of the discriminator."""
     conditioning: str = "none"
+    """How a conditional GAN gets the label: "embedding" (multiplied into the input, Keras CGAN) or "one-hot"
+    (concatenated, TensorFlow CGAN)."""
     pack: int = 1
+    """PacGAN (Lin et al. 2018): D judges `pack` samples at once, all real or all generated, so it can see a
+    lack of variety that no single sample shows."""
     spectral_norm: bool = False
+    """SN-GAN (Miyato et al. 2018): D's weight matrices divided by their largest singular value (one
+    power-iteration step per call), which bounds D's Lipschitz constant."""
     data_init: bool = False
+    """D's first-layer units start with their boundaries through real points instead of the origin, so D tells
+    sharp modes from a spread-out generator from the first step (2-D data)."""
     noise_bins: int = 0
+    """K > 0 cuts the first noise coordinate into K equal-probability bins and gives G the bin's one-hot code (as
+    InfoGAN's categorical code, without its mutual-information term): G can put whole slabs of noise on separate
+    modes instead of bridging them."""
 
     def __post_init__(self):
         _require_positive("model", self, "noise_dim", "pack")
@@ -91,79 +87,54 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation: steps, batch, Adam settings per network, discriminator steps, generator loss.
+    """Optimisation: the objective, steps, batches, Adam per network, and the update scheme.
 
-    The defaults (Adam 5e-4 for both networks over 20,000 steps with cosine decay, frames and samples
-    from G's moving average at 0.999, with `model.noise_dim` 8) are those under which a mixture file
-    with only its [mixture] table came closest to its mixture (`python -m benchmarks.fidelity`,
-    docs/experiments/two-d.md).
-
-    `batch_size` is the discriminator's batch: each of its updates sees that many real samples and
-    as many fakes. `generator_batch_size` is the number of fakes behind each generator update (0:
-    `batch_size`, as in the classic GAN). On mnist-cgan the two halves of a step cost about the
-    same per sample, so moving samples from G's update to D's keeps a step's cost while giving D a
-    better view of the data (see the README).
-    `lr_schedule = "cosine"` decays both learning rates to zero over `steps`, which settles the
-    end-of-run oscillation of GAN training; "constant" keeps them fixed. `discriminator_lr_schedule`
-    gives the discriminator a schedule of its own ("same" follows `lr_schedule`): a cosine-decayed
-    generator against a constant-rate discriminator ends the run with the discriminator relatively
-    strong (on grid-25 it sharpened the modes; see the README). `r1_gamma` adds the R1 gradient
-    penalty on real data (Mescheder et al. 2018), r1_gamma / 2 * E ||grad_x logit D(x)||^2, to the
-    discriminator's loss: D stays flat on the data, which damps the oscillation around it.
-    `r1_every` = k > 1 applies it lazily (Karras et al. 2020, StyleGAN2): only in every k-th step's
-    discriminator updates, weighted by k, the same penalty on average for a k-th of its cost (the
-    gradient of a gradient, about a fifth of mnist-cgan's step when taken every step).
-    `generator_ema` > 0 keeps an exponential moving average of the generator's weights with that
-    decay (e.g. 0.999, about the last 1,000 steps); the average is what frames, metrics, `sample`
-    and `eval` use. The decay is warmed up as min(generator_ema, (1 + step) / (p + 2 + step)), p =
-    `generator_ema_power`, so that early frames keep up: until the cap binds, the average weighs
-    step t's weights about in proportion to t^p (a power-function average, Karras et al. 2024),
-    centred on step * (p + 1) / (p + 2). The default p = 8 is TensorFlow's warm-up, (1 + step) /
-    (10 + step); a lower p averages over a longer stretch of the run.
-    Its batch-norm statistics are re-estimated after every frame's chunk of steps from 64 fresh
-    training-mode batches ("precise BN"), since running averages of the live generator's statistics
-    do not fit averaged weights; at the end of the run, from 4,096 batches, for the kept generator
-    (`toygan.engine.train.settle`). A checkpoint is written at the first frame at or after every
-    `checkpoint_every` steps, and at the end.
-    `top_k` < 1 turns on top-k generator updates (Sinha et al. 2020): the generator's loss keeps only
-    the fakes the discriminator scores most real, a share that starts at 1 and shrinks by the factor
-    `top_k_decay` every 1,000 steps down to `top_k` (the logged G loss is over the kept fakes). The
-    paper's case: the worst-scored fakes' gradients can push points away from their nearest mode. On
-    grid-25 it did harm: those fakes sit on bridges between modes, and nothing pulls them off (README).
-    `mode_seeking` = lambda > 0 adds MSGAN's mode-seeking term (Mao et al. 2019) to the generator's
-    loss: lambda / (mean |G(z1) - G(z2)| / mean |z1 - z2| + 1e-5), over pairs of the batch that share
-    a label, so that different noise must give different samples (the logged G loss is without it).
-    `generator_step_dropout = false` shows the generator's step the discriminator without its dropout
-    (D still trains with it, as set by `model.discriminator_dropout`): G then follows the whole D,
-    not a randomly thinned copy of it that changes every step.
-    `fake_labels` picks the labels a conditional generator is asked for in training: "uniform" (each
-    digit equally often, as the Keras CGAN does) or "data" (in the training set's proportions: in D's
-    step the fakes take the real batch's own labels, in G's step labels are drawn from the training
-    set's). With "data", D cannot tell real from fake by the label alone; with "uniform" it can, a
-    little, where the training set's digits are not evenly spread (MNIST's: 8.9% fives to 11.4% ones).
-    """
+    The defaults are those under which a mixture file with only its [mixture] table comes closest to its
+    mixture (`python -m benchmarks.fidelity`, docs/experiments/fidelity.md)."""
 
     steps: int = 20000
+    """Training steps (generator updates)."""
     batch_size: int = 256
+    """Real samples (and as many fakes) in each discriminator update."""
     generator_batch_size: int = 0
+    """Fakes behind each generator update; 0: `batch_size`, as in the classic GAN."""
     lr_generator: float = 5e-4
+    """The generator's Adam learning rate (kept in the optimiser state: runs that differ in it share a program)."""
     lr_discriminator: float = 5e-4
+    """The discriminator's Adam learning rate."""
     beta1: float = 0.5
+    """Adam's first-moment decay, for both networks (DCGAN's 0.5)."""
     beta2: float = 0.999
-    d_steps: int = 1
-    generator_loss: str = "non-saturating"
+    """Adam's second-moment decay, for both networks."""
     lr_schedule: str = "cosine"
-    discriminator_lr_schedule: str = "same"
-    checkpoint_every: int = 1000
+    """"cosine" decays both rates to zero over `steps`, which settles the end-of-run oscillation; "constant"."""
+    loss: str = "log"
+    """The objective (`toygan.engine.objectives`): log (Goodfellow 2014), wgan (Arjovsky 2017, weight clipping),
+    wgan-gp (Gulrajani 2017), hinge (Lim & Ye 2017), least-squares (Mao 2017)."""
+    generator_loss: str = "non-saturating"
+    """The log objective's generator loss: non-saturating, -log D(G(z)), or minimax, log(1 - D(G(z)))."""
+    d_steps: int = 1
+    """Discriminator updates per generator update (WGAN's n_critic)."""
+    updates: str = "alternating"
+    """"alternating": G's update is against the updated D; "simultaneous": both start from the same parameters."""
+    unroll: int = 0
+    """k > 0: G's loss is against D taken k updates ahead, differentiated through (unrolled GANs, Metz et al. 2017)."""
+    gp_lambda: float = 10.0
+    """The weight of WGAN-GP's gradient penalty (the paper's 10)."""
+    clip: float = 0.01
+    """WGAN's weight clipping bound (the paper's 0.01)."""
     r1_gamma: float = 0.0
+    """R1 (Mescheder et al. 2018): r1_gamma / 2 * E |grad_x D(x)|^2 on real data added to D's loss; 0: off."""
     r1_every: int = 1
-    generator_ema: float = 0.999
-    generator_ema_power: float = 8.0
-    top_k: float = 1.0
-    top_k_decay: float = 0.975
+    """k > 1 applies R1 lazily (StyleGAN2, Karras et al. 2020): every k-th step, weighted by k."""
     mode_seeking: float = 0.0
-    generator_step_dropout: bool = True
-    fake_labels: str = "uniform"
+    """MSGAN (Mao et al. 2019): lambda / (mean |G(z1) - G(z2)| / mean |z1 - z2| + 1e-5) added to G's loss; 0: off."""
+    generator_ema: float = 0.999
+    """Decay of the moving average of G's weights that frames, metrics, `sample` and `eval` use; 0: the live G."""
+    generator_ema_power: float = 8.0
+    """The average's warm-up: decay min(generator_ema, (1 + t) / (p + 2 + t)), TensorFlow's at p = 8 (Karras 2024)."""
+    checkpoint_every: int = 1000
+    """A checkpoint at the first frame at or after every this many steps, and at the end."""
 
     def __post_init__(self):
         _require_positive(
@@ -172,10 +143,10 @@ class TrainConfig:
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ToyganError(f"train.{name} must be in [0, 1), got {getattr(self, name)}")
+        _require_choice("train", self, "loss", OBJECTIVES)
         _require_choice("train", self, "generator_loss", GENERATOR_LOSSES)
-        _require_choice("train", self, "fake_labels", FAKE_LABELS)
         _require_choice("train", self, "lr_schedule", LR_SCHEDULES)
-        _require_choice("train", self, "discriminator_lr_schedule", ("same", *LR_SCHEDULES))
+        _require_choice("train", self, "updates", UPDATE_SCHEMES)
         if not 0 <= self.generator_ema < 1:
             raise ToyganError(f"train.generator_ema must be in [0, 1) (0 turns the average off), got {self.generator_ema}")
         if not self.generator_ema_power >= 0:
@@ -186,21 +157,12 @@ class TrainConfig:
             raise ToyganError(
                 f"train.generator_batch_size must be >= 0 (0 draws train.batch_size fakes for G's update), got {self.generator_batch_size}"
             )
-        if not self.r1_gamma >= 0:
-            raise ToyganError(f"train.r1_gamma must be >= 0 (0 turns the gradient penalty off), got {self.r1_gamma}")
-        if not 0 < self.top_k <= 1:
-            raise ToyganError(
-                f"train.top_k must be in (0, 1] (the share of fakes the generator learns from; 1 turns top-k off), got {self.top_k}"
-            )
-        if not 0 < self.top_k_decay <= 1:
-            raise ToyganError(f"train.top_k_decay must be in (0, 1] (the kept share's factor per 1,000 steps), got {self.top_k_decay}")
-        if not self.mode_seeking >= 0:
-            raise ToyganError(f"train.mode_seeking must be >= 0 (0 turns the mode-seeking term off), got {self.mode_seeking}")
-
-    @property
-    def discriminator_schedule(self) -> str:
-        """The discriminator's learning-rate schedule, with "same" resolved to `lr_schedule`."""
-        return self.lr_schedule if self.discriminator_lr_schedule == "same" else self.discriminator_lr_schedule
+        for name, what in (("r1_gamma", "0 turns the gradient penalty off"), ("mode_seeking", "0 turns the mode-seeking term off")):
+            if not getattr(self, name) >= 0:
+                raise ToyganError(f"train.{name} must be >= 0 ({what}), got {getattr(self, name)}")
+        if not 0 <= self.unroll <= 20:
+            raise ToyganError(f"train.unroll must be 0 to 20 discriminator steps to look ahead (0 turns it off), got {self.unroll}")
+        _require_positive("train", self, "gp_lambda", "clip")
 
 
 VIEW_PANELS = ("discriminator", "gradients", "gradient_field", "manifold", "optimal_discriminator", "curves")
@@ -284,10 +246,6 @@ class Scenario:
 
     def __post_init__(self):
         self.kind.check(self)
-        if self.train.fake_labels == "data" and self.model.conditioning == "none":
-            raise ToyganError(
-                'train.fake_labels = "data" is for conditional runs: set model.conditioning, or leave train.fake_labels "uniform"'
-            )
         for name in ("batch_size", "generator_batch_size"):
             if getattr(self.train, name) % self.label_run:
                 pairs = " times 2 (train.mode_seeking pairs samples)" if self.train.mode_seeking > 0 else ""

@@ -15,8 +15,9 @@ HELD_FRAMES = 3  # a mode counts as lost only after it was captured this many fr
 class Watchdog:
     """Fed each frame's records in order; returns the warnings that frame raises."""
 
-    def __init__(self, frame_every: int, unit: str = "mode"):
+    def __init__(self, frame_every: int, unit: str = "mode", probability: bool = True):
         self._unit = unit  # what is lost: a mixture's "mode", or a "digit"
+        self._probability = probability  # D's output is a probability; a critic's values cannot saturate
         self._saturated_frames_needed = max(1, math.ceil(SATURATED_STEPS / frame_every))
         self._held_K: np.ndarray | None = None
         self._saturated_frames = 0
@@ -47,7 +48,7 @@ class Watchdog:
             names = ", ".join(str(k) for k in lost)
             warnings.append(f"step {step}: {self._unit}{'s' if lost.size > 1 else ''} {names} lost")
         self._held_K = np.where(captured_K, self._held_K + 1, 0)
-        if d_real > SATURATED_REAL and d_fake < SATURATED_FAKE:
+        if self._probability and d_real > SATURATED_REAL and d_fake < SATURATED_FAKE:
             self._saturated_frames += 1
             if self._saturated_frames == self._saturated_frames_needed:
                 warnings.append(

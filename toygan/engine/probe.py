@@ -27,6 +27,7 @@ class Probe(Protocol):
     curves: tuple[Curve, ...]
     table_columns: tuple[Column, ...]  # the final metrics that `compare` tabulates
     reference: dict
+    scenario: Any  # the run's Scenario
 
     def observe(self, state) -> Any: ...
     def row(self, obs) -> dict: ...

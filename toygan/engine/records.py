@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toygan.engine import rundir
+from toygan.engine import objectives, rundir
 from toygan.engine.alerts import Watchdog
 from toygan.engine.probe import Probe
 
@@ -26,7 +26,7 @@ class FrameLog:
         keep_until = None if checkpoint is None else int(checkpoint["step"])
         self.losses = rundir.CsvLog(run_dir / rundir.LOSSES_FILE, LOSS_COLUMNS, keep_until)
         self.metrics = rundir.CsvLog(run_dir / rundir.METRICS_FILE, ["step", *probe.columns, "warnings"], keep_until)
-        self.watchdog = Watchdog(frame_every, probe.unit)
+        self.watchdog = Watchdog(frame_every, probe.unit, objectives.HAS_PROBABILITY[probe.scenario.train.loss])
         self.history: dict[str, list] = {name: [] for name in ("step", "d_loss", "g_loss", *(c[0] for c in probe.curves))}
         self.warnings: list[str] = []
         if checkpoint is not None:
@@ -84,8 +84,11 @@ class FrameLog:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
-        with self.losses, self.metrics:
-            pass
+        """Closes both files; a failure to close is raised only if no error is already on its way."""
+        try:
+            self.losses.__exit__(exc_type, *exc)
+        finally:
+            self.metrics.__exit__(exc_type, *exc)
 
 
 def reported(value) -> float:

@@ -14,7 +14,7 @@ import optax
 from flax import nnx, struct
 
 from toygan.config import Scenario
-from toygan.engine.losses import discriminator_loss, generator_loss, mode_seeking_term
+from toygan.engine import objectives
 from toygan.engine.models import make_discriminator, make_generator
 
 PRECISE_BN_BATCHES = 64  # batches behind the averaged generator's batch-norm statistics at each frame
@@ -39,6 +39,19 @@ class TrainState(struct.PyTreeNode):
     d_stats: nnx.State
     g_avg_params: nnx.State | dict
     g_avg_stats: nnx.State | dict
+
+
+class Salt:
+    """Where a key is folded with a constant (`jax.random.fold_in(key, Salt.X)`) to draw something
+    independent of what the key itself draws. Named in one place; the values fix every run's numbers."""
+
+    DATA_INIT = 0xDA7A  # the real points D's first layer starts through (`model.data_init`)
+    VIEW_NOISE = 0x51E7  # the fixed noise every frame shows
+    DROPOUT = 0xD0  # D's dropout masks in an update
+    LABELS = 0x1AB  # the labels asked of a conditional G
+    PRECISE_BN = 0xB17  # the batches behind the averaged G's batch-norm statistics
+    INTERPOLATES = 0x6E9  # WGAN-GP's interpolation weights
+    UNROLL = 0x0A2  # the batches of an unrolled D's look-ahead
 
 
 class StepLog(NamedTuple):
@@ -101,7 +114,7 @@ class Trainer:
         generator, discriminator = self._networks(g_key, d_key)
         if self.scenario.model.data_init:
             units, pack = discriminator.first_units, self.scenario.model.pack
-            real_UPxD, _ = self.source.draw(self.source.arrays(), jax.random.fold_in(d_key, 0xDA7A), units * pack)
+            real_UPxD, _ = self.source.draw(self.source.arrays(), jax.random.fold_in(d_key, Salt.DATA_INIT), units * pack)
             discriminator.start_at(real_UPxD.reshape(units, -1))
         _, g_params, g_stats = nnx.split(generator, nnx.Param, ...)
         _, d_params, d_stats = nnx.split(discriminator, nnx.Param, ...)
@@ -138,7 +151,7 @@ class Trainer:
 
     def view_noise(self, key: jax.Array) -> jax.Array:
         """The fixed latent points every frame shows, so the same points are seen moving."""
-        view_key = jax.random.fold_in(key, 0x51E7)
+        view_key = jax.random.fold_in(key, Salt.VIEW_NOISE)
         return jax.random.normal(view_key, (self.scenario.view.eval_samples, self.scenario.model.noise_dim))
 
     def generate(self, state: TrainState, z_NxZ: jax.Array, y_N: jax.Array | None = None) -> jax.Array:
@@ -153,118 +166,139 @@ class Trainer:
         x_NxP = jnp.tile(self.source.to_model(x_NxD), (1, self.scenario.model.pack))
         return _apply(self.d_graph, state.d_params, state.d_stats, x_NxP, y_N, train=False)[0][:, 0]
 
-    def train_step(self, state: TrainState, data) -> tuple[TrainState, StepLog]:
-        """`d_steps` discriminator updates, then one generator update, each on fresh batches."""
+    # --- one training step, as named pure functions -------------------------------------------------------
+
+    def d_outputs(self, d_params, d_stats, x_NxD: jax.Array, y_N: jax.Array, key) -> tuple[jax.Array, nnx.State]:
+        """D's raw outputs (logits, or critic values) on N / pack sets: consecutive runs of `pack` rows,
+        concatenated (PacGAN), in training mode (dropout from `key`)."""
+        pack = self.scenario.model.pack
+        x_MxP, y_M = x_NxD.reshape(x_NxD.shape[0] // pack, -1), y_N[::pack]
+        out_Mx1, d_stats = _apply(self.d_graph, d_params, d_stats, x_MxP, y_M, train=True, key=key)
+        return out_Mx1[:, 0], d_stats
+
+    def fake_labels(self, key: jax.Array, n: int) -> jax.Array:
+        """Uniform labels for `n` generated samples (zeros for unconditional models), shared by runs of
+        `label_run` samples: a packed D gets one label per pack, and the mode-seeking term's pairs one."""
+        if not self.conditional:
+            return jnp.zeros((n,), jnp.int32)
+        run = self.scenario.label_run
+        return jnp.repeat(jax.random.randint(jax.random.fold_in(key, Salt.LABELS), (n // run,), 0, self.source.n_classes), run)
+
+    def d_penalties(self, d_params, d_stats, real, fake, key, r1_weight: float) -> jax.Array | float:
+        """The discriminator's penalties: R1 on real data (Mescheder et al. 2018), r1_gamma / 2 * E |grad_x D|^2
+        (weighted by `r1_weight` for lazy R1), and for "wgan-gp" the gradient penalty on interpolates
+        (Gulrajani et al. 2017)."""
+        train, pack = self.scenario.train, self.scenario.model.pack
+        penalty = 0.0
+        if train.r1_gamma > 0 and r1_weight > 0:  # (a Python number: lazy R1's other branch skips the work)
+            real_outputs = lambda x_NxD: jnp.sum(self.d_outputs(d_params, d_stats, x_NxD, real[1], key)[0])
+            grad_NxD = jax.grad(real_outputs)(real[0])
+            penalty = r1_weight * (train.r1_gamma / 2 * jnp.sum(grad_NxD**2) * pack / train.batch_size)
+        if train.loss == "wgan-gp":
+            critic = lambda x_MxP: self.d_outputs(d_params, d_stats, x_MxP.reshape(-1, self.source.dim), real[1], key)[0]
+            pack_rows = lambda x_NxD: x_NxD.reshape(x_NxD.shape[0] // pack, -1)  # the penalty is on D's inputs: whole packs
+            gp_key = jax.random.fold_in(key, Salt.INTERPOLATES)
+            penalty += objectives.gradient_penalty(critic, pack_rows(real[0]), pack_rows(fake[0]), gp_key, train.gp_lambda)
+        return penalty
+
+    def d_objective(self, d_params, d_stats, real, fake, key, r1_weight: float):
+        """D's loss under `train.loss`, plus its penalties; aux: D's new statistics, the loss without
+        penalties, and the mean shown output (D(x) for "log", the critic's value otherwise) on reals and fakes."""
+        train, half = self.scenario.train, self.scenario.train.batch_size // self.scenario.model.pack
+        # Real and fake batches in one pass: fewer, larger matrix products (the discriminator has no batch
+        # norm, so this is the same function as two passes). Packs never mix the two: the batch is a multiple of `pack`.
+        both = (jnp.concatenate([real[0], fake[0]]), jnp.concatenate([real[1], fake[1]]))
+        out_2M, new_d_stats = self.d_outputs(d_params, d_stats, *both, key)
+        real_M, fake_M = out_2M[:half], out_2M[half:]
+        loss = objectives.discriminator_loss(train.loss, real_M, fake_M)
+        penalty = self.d_penalties(d_params, d_stats, real, fake, key, r1_weight)
+        shown = lambda out: jnp.mean(objectives.shown_output(train.loss, out))
+        return loss + penalty, (new_d_stats, loss, shown(real_M), shown(fake_M))
+
+    def d_update(self, g_params, g_stats, data, step, carry, key):
+        """One discriminator update on a fresh real batch and fakes from the generator (`g_params`)."""
+        d_params, d_stats, d_opt = carry
+        train, model = self.scenario.train, self.scenario.model
+        real_key, noise_key = jax.random.split(key)
+        dropout_key = jax.random.fold_in(key, Salt.DROPOUT)
+        real = self.source.draw(data, real_key, train.batch_size, group=model.pack)
+        fake_y_N = self.fake_labels(noise_key, train.batch_size)
+        z_NxZ = jax.random.normal(noise_key, (train.batch_size, model.noise_dim))
+        fake_x_NxD, _ = _apply(self.g_graph, g_params, g_stats, z_NxZ, fake_y_N, train=True)
+
+        def gradients(r1_weight: float):
+            objective = lambda p: self.d_objective(p, d_stats, real, (fake_x_NxD, fake_y_N), dropout_key, r1_weight)
+            return jax.value_and_grad(objective, has_aux=True)(d_params)
+
+        if train.r1_gamma > 0 and train.r1_every > 1:
+            # Lazy R1 (Karras et al. 2020): the penalty, k times over, in every k-th step only (one branch runs).
+            (_, aux), grads = jax.lax.cond(step % train.r1_every == 0, lambda: gradients(float(train.r1_every)), lambda: gradients(0.0))
+        else:
+            (_, aux), grads = gradients(1.0)
+        d_stats, loss, d_real, d_fake = aux
+        updates, d_opt = self.d_optimizer.update(grads, d_opt, d_params)
+        d_params = optax.apply_updates(d_params, updates)
+        if train.loss == "wgan":
+            d_params = objectives.clip_weights(d_params, train.clip)  # Arjovsky et al. 2017, Algorithm 1
+        return (d_params, d_stats, d_opt), (loss, d_real, d_fake)
+
+    def g_objective(self, g_params, g_stats, d_carry, data, step, z_NxZ, y_N, key):
+        """G's loss under `train.loss` against the discriminator `d_carry` (params, statistics, optimiser),
+        plus MSGAN's mode-seeking term; aux: G's new statistics and the loss without the term.
+
+        With `train.unroll` = k > 0, D is first taken k more updates ahead, differentiably, with G's
+        current samples, and G's loss is against that D (unrolled GANs, Metz et al. 2017): G sees how D
+        would answer its move."""
         train = self.scenario.train
-        batch = train.batch_size
-        g_batch = train.generator_batch_size or batch  # G's update may draw another number of fakes
-        noise_dim = self.scenario.model.noise_dim
-        step_key = jax.random.fold_in(state.train_key, state.step)
-        d_key, g_key = jax.random.split(step_key)
+        if train.unroll > 0:
+            ahead = lambda carry, k: self.d_update(g_params, g_stats, data, step, carry, k)
+            unroll_keys = jax.random.split(jax.random.fold_in(key, Salt.UNROLL), train.unroll)
+            d_carry, _ = jax.lax.scan(ahead, d_carry, unroll_keys)
+        d_params, d_stats, _ = d_carry
+        fake_NxD, g_stats = _apply(self.g_graph, g_params, g_stats, z_NxZ, y_N, train=True)
+        out_N, _ = self.d_outputs(d_params, d_stats, fake_NxD, y_N, key)
+        form = train.generator_loss if train.loss == "log" else None
+        loss = objectives.generator_loss(train.loss, out_N, form)
+        seeking = train.mode_seeking * objectives.mode_seeking_term(fake_NxD, z_NxZ) if train.mode_seeking > 0 else 0.0
+        return loss + seeking, (g_stats, loss)
 
-        pack, run = self.scenario.model.pack, self.scenario.label_run
-
-        def fake_labels(key, n: int):
-            """Labels for `n` generated samples, shared by runs of `run` samples: a pack's (a packed D gets
-            one label per pack), and the mode-seeking term's pairs. Uniform, or in the training data's
-            proportions (`train.fake_labels = "data"`)."""
-            if not self.conditional:
-                return jnp.zeros((n,), jnp.int32)
-            if train.fake_labels == "data":
-                return self.source.draw_labels(data, jax.random.fold_in(key, 0x7AB), n, group=run)
-            labels_M = jax.random.randint(jax.random.fold_in(key, 0x1AB), (n // run,), 0, self.source.n_classes)
-            return jnp.repeat(labels_M, run)
-
-        def d_logits(d_params, d_stats, x_NxD, y_N, key):
-            """Logits of N / pack sets: consecutive runs of `pack` rows, concatenated (PacGAN)."""
-            x_MxP, y_M = x_NxD.reshape(x_NxD.shape[0] // pack, -1), y_N[::pack]
-            logits_Mx1, d_stats = _apply(self.d_graph, d_params, d_stats, x_MxP, y_M, train=True, key=key)
-            return logits_Mx1[:, 0], d_stats
-
-        def r1_penalty(d_params, d_stats, real, key):
-            """train.r1_gamma / 2 * mean over D's inputs of |grad_x logit|^2, on real data (R1)."""
-            real_logits = lambda x_NxD: jnp.sum(d_logits(d_params, d_stats, x_NxD, real[1], key)[0])
-            grad_NxD = jax.grad(real_logits)(real[0])
-            return train.r1_gamma / 2 * jnp.sum(grad_NxD**2) * pack / batch
-
-        def d_objective(d_params, d_stats, real, fake, key, r1_weight):
-            # Real and fake batches in one pass: fewer, larger matrix products (the discriminator has no
-            # batch norm, so this is the same function as two passes). Packs never mix the two: the
-            # batch is a multiple of `pack`.
-            both = (jnp.concatenate([real[0], fake[0]]), jnp.concatenate([real[1], fake[1]]))
-            logits_2M, new_d_stats = d_logits(d_params, d_stats, *both, key)
-            real_M, fake_M = logits_2M[: batch // pack], logits_2M[batch // pack :]
-            loss = discriminator_loss(real_M, fake_M)
-            penalty = r1_weight * r1_penalty(d_params, d_stats, real, key) if r1_weight > 0 else 0.0
-            aux = (new_d_stats, loss, jnp.mean(jax.nn.sigmoid(real_M)), jnp.mean(jax.nn.sigmoid(fake_M)))
-            return loss + penalty, aux
-
-        def d_update(carry, key):
-            d_params, d_stats, d_opt = carry
-            real_key, noise_key = jax.random.split(key)
-            dropout_key = jax.random.fold_in(key, 0xD0)
-            # With train.fake_labels = "data" the fakes take the real batch's labels: D cannot tell
-            # real from fake by the label.
-            same_labels = train.fake_labels == "data"
-            real = self.source.draw(data, real_key, batch, group=run if same_labels else pack)
-            fake_y_N = real[1] if same_labels else fake_labels(noise_key, batch)
-            fake_x_NxD, _ = _apply(
-                self.g_graph,
-                state.g_params,
-                state.g_stats,
-                jax.random.normal(noise_key, (batch, noise_dim)),
-                fake_y_N,
-                train=True,
-            )
-
-            def d_gradients(r1_weight: float):
-                objective = lambda p: d_objective(p, d_stats, real, (fake_x_NxD, fake_y_N), dropout_key, r1_weight)
-                return jax.value_and_grad(objective, has_aux=True)(d_params)
-
-            r1 = train.r1_gamma > 0
-            if r1 and train.r1_every > 1:
-                # Lazy R1: the penalty, k times over, in every k-th step only (one branch runs).
-                lazy = (lambda: d_gradients(float(train.r1_every)), lambda: d_gradients(0.0))
-                gradients = jax.lax.cond(state.step % train.r1_every == 0, *lazy)
-            else:
-                gradients = d_gradients(1.0 if r1 else 0.0)
-            (_, (d_stats, loss, d_real, d_fake)), grads = gradients
-            updates, d_opt = self.d_optimizer.update(grads, d_opt, d_params)
-            return (optax.apply_updates(d_params, updates), d_stats, d_opt), (loss, d_real, d_fake)
-
-        (d_params, d_stats, d_opt), (d_losses, d_reals, d_fakes) = jax.lax.scan(
-            d_update, (state.d_params, state.d_stats, state.d_opt), jax.random.split(d_key, train.d_steps)
+    def g_update(self, state: TrainState, d_carry, data, key):
+        """One generator update on fresh noise against the discriminator `d_carry`."""
+        train, noise_dim = self.scenario.train, self.scenario.model.noise_dim
+        g_batch = train.generator_batch_size or train.batch_size  # G's update may draw another number of fakes
+        z_NxZ, y_N = jax.random.normal(key, (g_batch, noise_dim)), self.fake_labels(key, g_batch)
+        objective = lambda p: self.g_objective(
+            p, state.g_stats, d_carry, data, state.step, z_NxZ, y_N, jax.random.fold_in(key, Salt.DROPOUT)
         )
-
-        # Top-k training: the kept share of fakes shrinks by top_k_decay per 1,000 steps, to top_k.
-        keep = jnp.maximum(train.top_k, train.top_k_decay ** (state.step / 1000)) if train.top_k < 1 else 1.0
-
-        def g_objective(g_params, z_NxZ, y_N, key):
-            fake_NxD, g_stats = _apply(self.g_graph, g_params, state.g_stats, z_NxZ, y_N, train=True)
-            logits_N, _ = d_logits(d_params, d_stats, fake_NxD, y_N, key if train.generator_step_dropout else None)
-            loss = generator_loss(logits_N, train.generator_loss, keep)
-            seeking = train.mode_seeking * mode_seeking_term(fake_NxD, z_NxZ) if train.mode_seeking > 0 else 0.0
-            return loss + seeking, (g_stats, loss)
-
-        (_, (g_stats, g_loss)), grads = jax.value_and_grad(g_objective, has_aux=True)(
-            state.g_params,
-            jax.random.normal(g_key, (g_batch, noise_dim)),
-            fake_labels(g_key, g_batch),
-            jax.random.fold_in(g_key, 0xD0),
-        )
+        (_, (g_stats, loss)), grads = jax.value_and_grad(objective, has_aux=True)(state.g_params)
         updates, g_opt = self.g_optimizer.update(grads, state.g_opt, state.g_params)
-        g_params = optax.apply_updates(state.g_params, updates)
-        if self.averaged:
-            # Warmed up, so that early frames do not lag behind G: the decay grows as (1 + step) /
-            # (power + 2 + step) up to generator_ema (power 8 is TensorFlow's ExponentialMovingAverage
-            # with num_updates); meanwhile step t's weights count about in proportion to t^power.
-            power = train.generator_ema_power
-            decay = jnp.minimum(train.generator_ema, (1.0 + state.step) / (power + 2.0 + state.step))
-            g_avg_params = optax.incremental_update(g_params, state.g_avg_params, 1 - decay)
+        return optax.apply_updates(state.g_params, updates), g_stats, g_opt, loss
+
+    def average(self, step: jax.Array, g_params, g_avg_params):
+        """The moving average of G's weights after `step`. Warmed up, so that early frames do not lag behind
+        G: the decay grows as (1 + step) / (power + 2 + step) up to generator_ema (power 8 is TensorFlow's
+        ExponentialMovingAverage with num_updates); meanwhile step t's weights count about as t^power."""
+        train = self.scenario.train
+        if not self.averaged:
+            return g_avg_params
+        decay = jnp.minimum(train.generator_ema, (1.0 + step) / (train.generator_ema_power + 2.0 + step))
+        return optax.incremental_update(g_params, g_avg_params, 1 - decay)
+
+    def train_step(self, state: TrainState, data) -> tuple[TrainState, StepLog]:
+        """`d_steps` discriminator updates, then one generator update, each on fresh batches. With
+        `train.updates = "alternating"` G's update is against the updated D; with "simultaneous" both
+        updates start from the same parameters (G against the D of the step's start)."""
+        train = self.scenario.train
+        d_key, g_key = jax.random.split(jax.random.fold_in(state.train_key, state.step))
+        d_start = (state.d_params, state.d_stats, state.d_opt)
+        d_step = lambda carry, key: self.d_update(state.g_params, state.g_stats, data, state.step, carry, key)
+        d_carry, (d_losses, d_reals, d_fakes) = jax.lax.scan(d_step, d_start, jax.random.split(d_key, train.d_steps))
+        g_params, g_stats, g_opt, g_loss = self.g_update(state, d_carry if train.updates == "alternating" else d_start, data, g_key)
+        d_params, d_stats, d_opt = d_carry
         new_state = state.replace(
             step=state.step + 1,
             g_params=g_params,
-            g_avg_params=g_avg_params if self.averaged else state.g_avg_params,
+            g_avg_params=self.average(state.step, g_params, state.g_avg_params),
             d_params=d_params,
             g_opt=g_opt,
             d_opt=d_opt,
@@ -295,7 +329,7 @@ class Trainer:
             y_N = jax.random.randint(jax.random.fold_in(key, 1), (batch,), 0, max(self.source.n_classes, 1))
             return _apply(graph, params, stats, z_NxZ, y_N, train=True)[1]
 
-        keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.train_key, state.step), 0xB17), n_batches)
+        keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(state.train_key, state.step), Salt.PRECISE_BN), n_batches)
         # In groups of 64 batches at a time: memory stays that of the frames' 64 however many there are.
         per_batch = jax.lax.map(one_batch, keys, batch_size=PRECISE_BN_BATCHES)
         return jax.tree.map(lambda leaf: jnp.mean(leaf, axis=0), per_batch)
@@ -326,15 +360,17 @@ def _make_trainer(scenario: Scenario) -> Trainer:
         source=source,
         g_graph=g_graph,
         d_graph=d_graph,
-        g_optimizer=_adam(train, train.lr_schedule),
-        d_optimizer=_adam(train, train.discriminator_schedule),
+        g_optimizer=_adam(train),
+        d_optimizer=_adam(train),
     )
 
 
-def _adam(train, schedule: str) -> optax.GradientTransformation:
-    """Adam, then the cosine decay if `schedule` asks for it, then minus the learning rate kept in the state."""
-    parts = [optax.scale_by_adam(b1=train.beta1, b2=train.beta2)]
-    if schedule == "cosine":
+def _adam(train) -> optax.GradientTransformation:
+    """Adam, then the cosine decay if `train.lr_schedule` asks for it, then minus the learning rate kept in the state."""
+    # An unrolled D differentiates through Adam's steps: eps_root keeps sqrt's derivative finite where the
+    # second moment is 0 (optax's own advice for differentiating through Adam).
+    parts = [optax.scale_by_adam(b1=train.beta1, b2=train.beta2, eps_root=1e-8 if train.unroll else 0.0)]
+    if train.lr_schedule == "cosine":
         parts.append(optax.scale_by_schedule(optax.cosine_decay_schedule(1.0, train.steps)))
     parts.append(optax.inject_hyperparams(optax.scale)(step_size=-1.0))
     return optax.chain(*parts)

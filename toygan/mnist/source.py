@@ -69,11 +69,6 @@ class DigitSource:
         index_N = self._indices(arrays, key, n, group)
         return arrays[0][index_N].astype(jnp.float32) / 127.5 - 1.0, arrays[1][index_N]
 
-    def draw_labels(self, arrays: tuple, key: jax.Array, n: int, group: int = 1) -> jax.Array:
-        """The labels of `draw(arrays, key, n, group)`, without the images: digits in the training
-        set's proportions."""
-        return arrays[1][self._indices(arrays, key, n, group)]
-
 
 def to_unit(x_NxD: np.ndarray) -> np.ndarray:
     """Generated pixels in [-1, 1] -> images (N, 28, 28) in [0, 1]."""

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toygan.engine.losses import generator_loss
+from toygan.engine import objectives
 from toygan.engine.models import noise_bin
 from toygan.engine.train import Trainer, TrainState
 from toygan.twod.metrics import MixtureMetrics, mixture_metrics
@@ -115,14 +115,16 @@ def observe(trainer: Trainer, state: TrainState, z_view_ExZ: jax.Array, real_ExD
 
     def push(x_NxD):
         """Where the generator loss pushes points: minus its gradient with respect to each point."""
-        per_point = lambda x: generator_loss(trainer.logits(state, x[None]), trainer.scenario.train.generator_loss)
+        train = trainer.scenario.train
+        form = train.generator_loss if train.loss == "log" else None
+        per_point = lambda x: objectives.generator_loss(train.loss, trainer.logits(state, x[None]), form)
         return -jax.vmap(jax.grad(per_point))(x_NxD)
 
     if view.discriminator or view.optimal_discriminator:
         grid_Gsq = _grid_points(trainer, view.grid_size)
         shape = (view.grid_size, view.grid_size)
         if view.discriminator:
-            extras["d_grid_GxG"] = jax.nn.sigmoid(trainer.logits(state, grid_Gsq)).reshape(shape)
+            extras["d_grid_GxG"] = objectives.shown_output(trainer.scenario.train.loss, trainer.logits(state, grid_Gsq)).reshape(shape)
         if view.optimal_discriminator:
             xs, ys = view_axes(trainer, view.grid_size)
             log_p_data = trainer.source.mixture.log_prob(grid_Gsq).reshape(shape)

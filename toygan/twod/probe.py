@@ -126,6 +126,7 @@ class MixtureProbe:
             self.scenario.train.steps,
             self.curves,
             headline,
+            self.scenario.train.loss,
         )
 
     # What a sweep tabulates: (metrics key, column title, format), and which runs are complete.

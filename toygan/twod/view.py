@@ -15,6 +15,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from toygan.config import ViewConfig
+from toygan.engine import objectives
 from toygan.twod.fidelity import SW_LIMIT
 from toygan.twod.mixture import GaussianMixture
 from toygan.twod.observe import FIELD_SIZE, Observation
@@ -37,10 +38,12 @@ class FrameView:
         total_steps: int,
         curves: tuple = (),
         headline: Callable[[Observation], str] | None = None,
+        objective: str = "log",
     ):
         """`curves` are (history key, label, colour, on the right-hand axis); `headline(obs)` is the
-        title's verdict line."""
+        title's verdict line; `objective` (`train.loss`) says what D's output and the loss curves mean."""
         self.figure, self.title, self.view = figure, title, view
+        self._probability = objectives.HAS_PROBABILITY[objective]
         self._headline = headline
         self._low, self._high = mixture.bounds()
         self._extent = (self._low[0], self._high[0], self._low[1], self._high[1])
@@ -109,7 +112,7 @@ class FrameView:
             # The distance ratio spans decades, from the first frame's tens to about 1 at the end.
             right_ax.set_yscale("log")
             right_ax.axhline(SW_LIMIT, color="tab:purple", lw=0.8, ls="--", alpha=0.6)
-            loss_ax.set_title("losses", fontsize=9)
+            loss_ax.set_title(f"losses: {objectives.CURVE_LINE[objective]}", fontsize=8)
             metric_ax.set_title("metrics", fontsize=9)
             metric_ax.set_ylim(0, 1.05)
             metric_ax.set_xlabel("step", fontsize=8)
@@ -179,6 +182,9 @@ class FrameView:
             self._fake.set_offsets(obs.fake_ExD[: self.view.points])
             if self._d_image is not None:
                 self._d_image.set_data(obs.d_grid_GxG)
+                if not self._probability:  # a critic's value, unbounded: a symmetric scale around 0 each frame
+                    largest = float(np.max(np.abs(obs.d_grid_GxG), initial=0.0)) or 1.0
+                    self._d_image.set_clim(-largest, largest)
             if self._optimal_image is not None:
                 self._optimal_image.set_data(obs.optimal_d_GxG)
             if self._manifold is not None:

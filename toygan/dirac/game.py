@@ -3,7 +3,7 @@
 
 The data are a point mass at x = 0; the generator is a point mass at theta; the discriminator is linear,
 D(x) = psi * x. The only equilibrium is (theta, psi) = (0, 0). Both players minimise their losses from
-toygan.objectives, evaluated on D's outputs at the real point, D(0) = 0, and at the fake one, D(theta) = psi * theta.
+toygan.engine.objectives, evaluated on D's outputs at the real point, D(0) = 0, and at the fake one, D(theta) = psi * theta.
 
 Around the equilibrium the unregularised game's Jacobian has purely imaginary eigenvalues: simultaneous
 gradient descent spirals outwards, alternating gradient descent circles, and neither converges. The R1
@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toygan import objectives
+from toygan.engine import objectives
 
 SCHEMES = ("simultaneous", "alternating")
 PENALTIES = ("r1", "gp")
@@ -79,7 +79,7 @@ def vector_field(
     unroll: int = 0,
     lr: float = 0.1,
 ) -> tuple[jax.Array, jax.Array]:
-    """The gradient-descent directions (d theta, d psi) of the Dirac-GAN under `objective` (toygan.objectives),
+    """The gradient-descent directions (d theta, d psi) of the Dirac-GAN under `objective` (toygan.engine.objectives),
     G and D each minimising its loss. `gamma` weighs a penalty on D: R1 (gamma / 2 * psi^2), or for "wgan-gp"
     (or penalty="gp") the gradient penalty gamma * (|psi| - 1)^2. `form`: the log objective's generator loss.
     `unroll` > 0: G sees D after that many steps of size `lr` (unrolled GAN)."""

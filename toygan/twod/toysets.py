@@ -10,7 +10,7 @@ same distribution. Where the original fills a batch in fixed proportions (half p
 arm, a fifth per pinwheel arm, moons evenly spaced along their arcs), a point's arm and position
 are drawn at random instead: the distribution of a point is the same, the batch is not stratified.
 
-No density is known for these sets, so they are scored as user points are (`toygan.points`):
+No density is known for these sets, so they are scored as user points are (`toygan.twod.points`):
 against a held-out sample, with other true samples as the unit. `ToySource` draws fresh training
 batches on the device at every step (the sampler is exact, so no fixed training set is needed),
 holds a fixed held-out sample, and draws its reference samples fresh too.
@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from toygan.errors import ToyganError
-from toygan.metrics import REFERENCE_DRAWS
+from toygan.twod.metrics import REFERENCE_DRAWS
 
 TOY_SETS = ("swiss-roll", "moons", "spiral", "checkerboard", "pinwheel")
 DESCRIPTIONS = {
@@ -35,7 +35,7 @@ DESCRIPTIONS = {
     "checkerboard": "8 of the 16 squares of a 4 x 4 board, filled uniformly (FFJORD)",
     "pinwheel": "5 curved arms around the centre (FFJORD, after Johnson et al. 2016)",
 }
-HELD_OUT_POINTS = 2000  # the held-out sample of a `ToySource`, as `toygan.points.MAX_HELD_OUT`
+HELD_OUT_POINTS = 2000  # the held-out sample of a `ToySource`, as `toygan.twod.points.MAX_HELD_OUT`
 STATS_POINTS = 200_000  # the sample the standardisation's mean and sd are estimated from
 HELD_OUT_SALT = 0x401D
 STATS_SALT = 0x57A7
@@ -132,10 +132,10 @@ def sample(name: str, key: jax.Array, n: int) -> jax.Array:
 class ToySource:
     """Training batches drawn fresh from a toy set at every step; the labels are all 0.
 
-    Slots in beside `toygan.data.MixtureSource` and `toygan.points.PointSource`: `draw` gives
+    Slots in beside `toygan.data.MixtureSource` and `toygan.twod.points.PointSource`: `draw` gives
     standardised points ((x - mean) / sd per axis, both estimated from `STATS_POINTS` points),
     `to_data` maps the generator's output back. `held_out_MxD` is a fixed sample for the metrics
-    (`toygan.points.evaluate_sample`); the reference samples are fresh draws of its size. Hashed by
+    (`toygan.twod.points.evaluate_sample`); the reference samples are fresh draws of its size. Hashed by
     identity, so that it can be a static argument of `jax.jit`."""
 
     name: str

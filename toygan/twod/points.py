@@ -7,7 +7,7 @@ one `ToyganError` line naming the file (and, for a CSV, the line) and saying how
 `PointSource` splits the points once, by a seeded permutation, into a training part that batches
 are drawn from and a held-out part that generated samples are compared with.
 
-An empirical distribution has no density, so the figures are those of `toygan.fidelity` that need
+An empirical distribution has no density, so the figures are those of `toygan.twod.fidelity` that need
 only samples: the sliced Wasserstein distance, precision, recall, density and coverage, read
 against the held-out part. Their unit, what a perfect generator scores, is what another sample of
 the true distribution scores against the held-out part; the training points are such samples (the
@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from toygan.errors import ToyganError
-from toygan.fidelity import COVERAGE_SLACK, KNN_POINTS, SW_LIMIT, neighbour_radii, precision_recall_coverage, sliced_wasserstein
-from toygan.metrics import REFERENCE_DRAWS, reported
+from toygan.twod.fidelity import COVERAGE_SLACK, KNN_POINTS, SW_LIMIT, neighbour_radii, precision_recall_coverage, sliced_wasserstein
+from toygan.twod.metrics import REFERENCE_DRAWS, reported
 
 MIN_POINTS = 100  # fewer cannot fill a held-out part and a training part worth the name
 SUFFIXES = (".csv", ".npy")
@@ -273,7 +273,7 @@ def reference_metrics(references_RxMxD: jax.Array, held_out_MxD: jax.Array, radi
 def reference_row(stacked: PointMetrics) -> dict:
     """What a perfect generator scores: the first true sample's figures, its distance as a multiple of
     the mean distance of all of them (one sample's varies by about a fifth), and the two means as
-    `sliced_wasserstein` and `coverage_mean`, as `toygan.metrics.reference_row`."""
+    `sliced_wasserstein` and `coverage_mean`, as `toygan.twod.metrics.reference_row`."""
     stacked = jax.device_get(stacked)
     unit, coverage = float(np.mean(stacked.sliced_wasserstein)), float(np.mean(stacked.coverage))
     first = jax.tree.map(lambda leaf: leaf[0], stacked)
@@ -290,7 +290,7 @@ def point_row(metrics: PointMetrics, reference_sw: float, reference_coverage: fl
 
 
 def point_criteria(row: dict, reference_coverage: float) -> dict[str, tuple[str, bool]]:
-    """The criteria of `toygan.metrics.criteria` that need no density: the distance within `SW_LIMIT`
+    """The criteria of `toygan.twod.metrics.criteria` that need no density: the distance within `SW_LIMIT`
     times a true sample's, and coverage within `COVERAGE_SLACK` of a true sample's."""
     sw_ratio, coverage = float(row["sw_ratio"]), float(row["coverage"])
     return {
@@ -300,7 +300,7 @@ def point_criteria(row: dict, reference_coverage: float) -> dict[str, tuple[str,
 
 
 class HeldOutSource(Protocol):
-    """What `evaluate_sample` needs: `PointSource` and `toygan.toysets.ToySource` both have it."""
+    """What `evaluate_sample` needs: `PointSource` and `toygan.twod.toysets.ToySource` both have it."""
 
     held_out_MxD: np.ndarray
 

@@ -69,6 +69,15 @@ CURVE_MEANING = {
     "Pearson chi^2 divergence between data + G and 2 G",
 }
 
+# The same in a few words, for the curves panel's title.
+CURVE_LINE = {
+    "log": "D loss 1.386 is chance (D = 1/2)",
+    "wgan": "-D loss estimates K x W1(data, G)",
+    "wgan-gp": "-D loss estimates W1(data, G)",
+    "hinge": "D loss 2 is chance, 0 all margins met",
+    "least-squares": "D loss 1 is chance, 0 perfect",
+}
+
 # Whether the discriminator's output is a logit of a probability (show sigmoid(D)) or a raw critic value.
 HAS_PROBABILITY = {name: name == "log" for name in OBJECTIVES}
 
@@ -144,7 +153,7 @@ def gradient_penalty(
 
 def r1_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array, gamma: float) -> jax.Array:
     """Mescheder, Geiger, Nowozin 2018, "Which Training Methods for GANs do actually Converge?", Eq. 9:
-    gamma / 2 * E_data ||grad_x D(x)||^2, on real data only. (toygan.train computes the same, inline.)"""
+    gamma / 2 * E_data ||grad_x D(x)||^2, on real data only. (`toygan.engine.train` computes the same on packed inputs.)"""
     return gamma / 2 * jnp.mean(jnp.sum(_input_gradients(critic, real) ** 2, axis=1))
 
 
@@ -175,6 +184,17 @@ def least_squares_discriminator_loss(real_N: jax.Array, fake_N: jax.Array, a: fl
 def least_squares_generator_loss(fake_N: jax.Array, c: float = 0.0) -> jax.Array:
     """Mao et al. 2017, G's loss: E (D(G(z)) - c)^2 / 2. Default c = 0 (Pearson chi^2); the 0-1 coding has c = 1."""
     return 0.5 * jnp.mean((fake_N - c) ** 2)
+
+
+# --- a generator term any objective can add ---------------------------------------------------------------
+
+
+def mode_seeking_term(x_NxD: jax.Array, z_NxZ: jax.Array, epsilon: float = 1e-5) -> jax.Array:
+    """MSGAN's term (Mao et al. 2019), 1 / (mean |x_a - x_b| / mean |z_a - z_b| + epsilon), over the
+    pairs (a, b) of consecutive rows: small when different noise gives different samples."""
+    x_MxD, z_MxZ = x_NxD.reshape(-1, 2, x_NxD.shape[1]), z_NxZ.reshape(-1, 2, z_NxZ.shape[1])
+    ratio = jnp.mean(jnp.abs(x_MxD[:, 0] - x_MxD[:, 1])) / jnp.mean(jnp.abs(z_MxZ[:, 0] - z_MxZ[:, 1]))
+    return 1.0 / (ratio + epsilon)
 
 
 # --- registry -----------------------------------------------------------------------------------------------
