@@ -43,8 +43,8 @@ def frames_per_second(scenario_name: str, panels: list[str] | None, frames: int 
     obs = jax.device_get(probe.observe(state))
     view = FrameView(
         Display().figure,
-        trainer.source.mixture,
-        np.asarray(trainer.source.mixture.sample(key, 1000)),
+        trainer.source.bounds(),
+        np.asarray(trainer.source.sample(key, 1000)),
         "bench",
         scenario.view,
         10_000,

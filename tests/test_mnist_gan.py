@@ -130,14 +130,6 @@ def test_a_packed_conditional_discriminator_judges_packs_of_one_digit(bar_mnist)
     assert trainer.logits(state, x_NxD[:6], y_N[:6]).shape == (6,)
 
 
-def test_draw_labels_gives_the_labels_of_the_same_draw(bar_mnist):
-    trainer = make_trainer(load_scenario("mnist-cgan", {**TINY, "mnist.path": str(bar_mnist)}))
-    arrays = trainer.source.arrays()
-    for group in (1, 4):
-        _, y_N = trainer.source.draw(arrays, jax.random.key(5), 64, group=group)
-        np.testing.assert_array_equal(trainer.source.draw_labels(arrays, jax.random.key(5), 64, group=group), y_N)
-
-
 def test_the_grid_shows_ten_digits_or_one_chosen_digit(bar_mnist):
     for digit, expected in ((-1, np.tile(np.arange(10), 2)), (7, np.full(20, 7))):
         scenario = load_scenario("mnist-cgan", {**TINY, "mnist.path": str(bar_mnist), "view.digit": digit})
@@ -255,7 +247,7 @@ def test_label_on_a_run_that_cannot_take_one(tmp_path):
     tiny = ["-s", "model.hidden=[16]", "-s", "view.points=100", "-s", "view.eval_samples=100"]
     assert runner.invoke(app, ["run", "two-gaussians", "--steps", "10", "--no-live", "--out", str(out), *tiny]).exit_code == 0
     result = runner.invoke(app, ["sample", str(out), "--label", "3", "-o", str(tmp_path / "x.npz")])
-    assert result.exit_code == 2 and "needs a conditional MNIST run" in result.output
+    assert result.exit_code == 2 and "--label needs a conditional run (mnist-cgan), and two-gaussians is unconditional" in result.output
     result = runner.invoke(app, ["run", "two-gaussians", "--data", str(tmp_path), "--no-live", "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "--data is for scenarios that read a data file" in result.output
 

@@ -289,6 +289,13 @@ def list_scenarios() -> list[tuple[str, str]]:
 
 def load_scenario(name_or_path: str | Path, overrides: dict[str, object] | None = None) -> Scenario:
     """Read a built-in scenario by name, or a user's TOML file by path, then apply `section.key` overrides."""
+    suffix = Path(str(name_or_path)).suffix.lower()
+    if suffix in kinds.FILE_KINDS:  # a data file: a scenario of its kind with only the path
+        path = Path(name_or_path).expanduser()
+        table = {"name": path.stem, kinds.FILE_KINDS[suffix]: {"path": str(path)}}
+        for dotted, value in (overrides or {}).items():
+            _set_dotted(table, dotted, value)
+        return scenario_from_table(table)
     path = _resolve_path(str(name_or_path))
     try:
         table = tomllib.loads(path.read_text())

@@ -19,8 +19,11 @@ import numpy as np
 # The scenario table of each kind -> the module that defines its `KIND`.
 KIND_MODULES = {
     "mixture": "toygan.twod.kind",
+    "points": "toygan.twod.points_kind",
     "mnist": "toygan.mnist.kind",
 }
+# Data files `toygan run FILE` learns directly, by suffix -> the kind whose table takes them as `path`.
+FILE_KINDS = {".csv": "points", ".npy": "points"}
 
 
 @dataclass(frozen=True)

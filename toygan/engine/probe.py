@@ -22,6 +22,7 @@ Column = tuple[str, str, Any]
 
 class Probe(Protocol):
     unit: str  # what the watchdog counts: "mode", "digit"
+    target: str  # what a run reports matching, e.g. "the mixture" (kinds with a verdict)
     n_groups: int
     columns: list[str]  # metrics.csv's columns, after "step"
     curves: tuple[Curve, ...]

@@ -376,9 +376,9 @@ def _drive(
     if "matched_from_step" in summary:
         since = summary["matched_from_step"]
         console.print(
-            f"matched the mixture from step {since} to the end"
+            f"matched {probe.target} from step {since} to the end"
             if since is not None
-            else f"does not match the mixture: {', '.join(summary['problems'])}"
+            else f"does not match {probe.target}: {', '.join(summary['problems'])}"
         )
     if watchdog.diverged:
         raise ToyganError(

@@ -59,9 +59,10 @@ def _init_many(trainer: Trainer, keys_R, lr_g_R, lr_d_R):
     return jax.vmap(trainer.init)(keys_R, lr_g_R, lr_d_R)
 
 
-@partial(jax.jit, static_argnums=(0, 2))
-def _advance_many(trainer: Trainer, states, n_steps: int):
-    return jax.vmap(lambda state: trainer.advance(state, (), n_steps))(states)
+@partial(jax.jit, static_argnums=(0, 3))
+def _advance_many(trainer: Trainer, states, data, n_steps: int):
+    """Every run `n_steps` ahead; `data` are the source's arrays, shared by the runs."""
+    return jax.vmap(lambda state: trainer.advance(state, data, n_steps))(states)
 
 
 @partial(jax.jit, static_argnums=(0, 1))
@@ -188,7 +189,7 @@ def _train_group(
     record(0, None, obs)
     step, pending = 0, None
     for length in chunk_lengths(config.train.steps, view_cfg.frame_every):
-        states, step_logs = _advance_many(trainer, states, length)
+        states, step_logs = _advance_many(trainer, states, trainer.source.arrays(), length)
         step += length
         obs, good = _observe_many(trainer, observe, states, inputs, good)
         if pending is not None:

@@ -16,7 +16,6 @@ import numpy as np
 from toygan.engine import objectives
 from toygan.engine.models import noise_bin
 from toygan.engine.train import Trainer, TrainState
-from toygan.twod.metrics import MixtureMetrics, mixture_metrics
 
 FIELD_SIZE = 17
 MANIFOLD_LINES = 15
@@ -26,7 +25,7 @@ NOISE_SPAN = 2.5
 
 class Observation(NamedTuple):
     fake_ExD: jax.Array
-    metrics: MixtureMetrics
+    metrics: NamedTuple  # the source's `frame_metrics`: MixtureMetrics, or PointMetrics for point data
     finite: jax.Array  # every parameter and generated point is finite
     d_grid_GxG: jax.Array | None = None  # D(x) over the view grid
     arrows_PxD: jax.Array | None = None  # -grad_x of the generator loss at the shown points
@@ -37,7 +36,7 @@ class Observation(NamedTuple):
 
 def view_axes(trainer: Trainer, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The x and y coordinates of a size x size grid over the fixed view box."""
-    low, high = trainer.source.mixture.bounds()
+    low, high = trainer.source.bounds()
     return np.linspace(low[0], high[0], size), np.linspace(low[1], high[1], size)
 
 
@@ -145,5 +144,5 @@ def observe(trainer: Trainer, state: TrainState, z_view_ExZ: jax.Array, real_ExD
             jump_LxM = jnp.pad(bin_LxM[:, 1:] != bin_LxM[:, :-1], ((0, 0), (1, 0)))
             image_LxMxD = jnp.where(jump_LxM[:, :, None], jnp.nan, image_LxMxD)
         extras["manifold_LxMxD"] = image_LxMxD
-    metrics = mixture_metrics(trainer.source.mixture, fake_ExD, real_ExD, real_radii_E)
+    metrics = trainer.source.frame_metrics(fake_ExD, real_ExD, real_radii_E)
     return Observation(fake_ExD, metrics, finite, **extras)

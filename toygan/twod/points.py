@@ -161,13 +161,34 @@ def _read_npy(path: Path) -> np.ndarray:
     return array.astype(np.float64)
 
 
+def sample_bounds(points_NxD: np.ndarray, margin: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+    """A view box for a sample: its 0.5% to 99.5% quantiles per axis, widened by `margin` of the span on
+    each side and padded to a square, as `GaussianMixture.bounds` does for a mixture."""
+    low_D, high_D = np.quantile(np.asarray(points_NxD, np.float64), [0.005, 0.995], axis=0)
+    centre_D, half = (low_D + high_D) / 2, (high_D - low_D).max() / 2 * (1 + 2 * margin)
+    return centre_D - half, centre_D + half
+
+
+class HeldOutMetrics:
+    """What the frame needs of a source scored against its held-out points: its view box and the metrics
+    of a generated sample (the first held-out-size points of it, see `point_metrics`)."""
+
+    held_out_MxD: np.ndarray
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return sample_bounds(self.held_out_MxD)
+
+    def frame_metrics(self, fake_ExD: jax.Array, real_MxD: jax.Array, radii_M: jax.Array) -> PointMetrics:
+        return point_metrics(fake_ExD[: real_MxD.shape[0]], real_MxD, radii_M)
+
+
 def held_out_size(n_points: int) -> int:
     """How many of `n_points` are held out (see `HELD_OUT_SHARE`)."""
     return min(max(round(HELD_OUT_SHARE * n_points), MIN_HELD_OUT), n_points // 2, MAX_HELD_OUT)
 
 
 @dataclass(frozen=True, eq=False)
-class PointSource:
+class PointSource(HeldOutMetrics):
     """Training batches drawn from a fixed set of points; the labels are all 0.
 
     Slots in beside `toygan.data.MixtureSource`: the networks work in standardised coordinates,

@@ -1,4 +1,6 @@
-"""The 2-D probe: scores generated points against the known mixture each frame and draws the plane."""
+"""The 2-D probes: score generated points each frame and draw the plane. `MixtureProbe` scores against a
+known mixture (every criterion, per mode); `PointProbe` against held-out points of data with no known
+density (a point file, a toy set): the distance and coverage criteria."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from rich.table import Table
 from toygan.config import Scenario
 from toygan.engine.probe import Column, Curve, final_table
 from toygan.engine.train import Trainer, TrainState
+from toygan.twod import points
 from toygan.twod.metrics import comparison_sample, metrics_columns, metrics_row, problems, reference_draws, reference_row, verdict
 from toygan.twod.observe import observe
 from toygan.twod.published import PUBLISHED
@@ -35,6 +38,7 @@ class MixtureProbe:
     """Scores generated points against the known mixture; frames are scatter plots over the plane."""
 
     unit = "mode"
+    target = "the mixture"  # what a run reports matching
     final_options = ()  # the final score is at the fixed evaluation noise: nothing to set
     curves: tuple[Curve, ...] = (
         ("coverage", "coverage", "tab:green", False),
@@ -115,11 +119,11 @@ class MixtureProbe:
         return "matches" if row["matches"] else f"distance {row['sw_ratio']:.1f}x"
 
     def view(self, figure: Figure):
-        real_Nx2 = np.asarray(self.trainer.source.mixture.sample(jax.random.fold_in(self.key, REAL_POINTS_SALT), self.scenario.view.points))
+        real_Nx2 = np.asarray(self.trainer.source.sample(jax.random.fold_in(self.key, REAL_POINTS_SALT), self.scenario.view.points))
         headline = lambda obs: self.verdict(self.row(obs))
         return FrameView(
             figure,
-            self.trainer.source.mixture,
+            self.trainer.source.bounds(),
             real_Nx2,
             self.scenario.name,
             self.scenario.view,
@@ -163,8 +167,8 @@ class MixtureProbe:
     def thumbnail_axes(self, ax):
         """Draw the data into a small-multiples panel; returns the function that shows a thumbnail there
         (and gives back the artists to redraw)."""
-        low, high = self.trainer.source.mixture.bounds()
-        real = np.asarray(self.trainer.source.mixture.sample(jax.random.key(0), 500))
+        low, high = self.trainer.source.bounds()
+        real = np.asarray(self.trainer.source.sample(jax.random.key(0), 500))
         ax.set_xlim(low[0], high[0])
         ax.set_ylim(low[1], high[1])
         ax.set_aspect("equal")
@@ -205,4 +209,82 @@ class MixtureProbe:
         table.add_row("high quality", f"{final['high_quality']:.1%}", f"{reference['high_quality']:.1%}")
         table.add_row("reverse KL", f"{final['reverse_kl']:.4f}", f"{reference['reverse_kl']:.4f}")
         table.add_row("mean log-likelihood", f"{final['log_likelihood']:.3f}", f"{reference['log_likelihood']:.3f}")
+        return table
+
+
+@partial(jax.jit, static_argnums=0)
+def _point_reference(trainer: Trainer, key: jax.Array, held_out_MxD: jax.Array, radii_M: jax.Array):
+    return points.reference_metrics(trainer.source.reference_samples(key), held_out_MxD, radii_M)
+
+
+class PointProbe(MixtureProbe):
+    """Scores generated points against held-out points of the data (`toygan.twod.points`): the sample
+    distance and precision, recall, density and coverage, each read against training points of the
+    held-out size as the true sample. No density, so no modes, masses or spreads."""
+
+    curves: tuple[Curve, ...] = (
+        ("coverage", "coverage", "tab:green", False),
+        ("precision", "precision", "tab:orange", False),
+        ("sw_ratio", "distance / a true sample's (right)", "tab:purple", True),
+    )
+    table_columns: tuple[Column, ...] = MixtureProbe.table_columns[:5]
+    sweep_columns = MixtureProbe.sweep_columns[:2]
+    complete_key, complete_title = "matching", "matching"
+    target = "the data"
+    columns = ["sw_ratio", "precision", "recall", "density", "coverage", "matches"]
+
+    def __init__(self, trainer: Trainer, scenario: Scenario):
+        self.trainer, self.scenario = trainer, scenario
+        self.key = jax.random.key(scenario.seed)
+        self.n_groups = 0
+        held_out_MxD = jax.numpy.asarray(trainer.source.held_out_MxD)
+        radii_M = jax.jit(points.held_out_radii)(held_out_MxD)
+        self.reference = points.reference_row(_point_reference(trainer, self.key, held_out_MxD, radii_M))
+        self.device = jax.devices()[-1]  # as MixtureProbe's
+        self.z_view_ExZ, self.real_ExD, self.real_radii_E = jax.device_put(
+            (trainer.view_noise(self.key), held_out_MxD, radii_M), self.device
+        )
+
+    def metrics_row(self, metrics) -> dict:
+        return points.point_row(metrics, self.reference["sliced_wasserstein"], self.reference["coverage_mean"])
+
+    def problems(self, row: dict) -> list[str]:
+        met = points.point_criteria(row, self.reference["coverage_mean"])
+        found = []
+        if not met["distance"][1]:
+            found.append(f"distance {float(row['sw_ratio']):.1f}x a true sample's")
+        if not met["coverage"][1]:
+            found.append(f"coverage {float(row['coverage']):.2f}, a true sample's {self.reference['coverage_mean']:.2f}")
+        return found
+
+    def verdict(self, row: dict) -> str:
+        found = self.problems(row)
+        if not found:
+            return f"matches the data: distance {float(row['sw_ratio']):.2f}x a true sample's"
+        return f"not yet: {'; '.join(found)}"
+
+    def check_input(self, obs, row: dict) -> np.ndarray:
+        """No modes to watch."""
+        return np.zeros(0, bool)
+
+    def history_values(self, row: dict) -> dict[str, float]:
+        return {name: float(row[name]) for name in ("coverage", "precision", "sw_ratio")} | {"matches": int(row["matches"])}
+
+    def status(self, row: dict) -> str:
+        return f"{self.verdict(row)}  (coverage {row['coverage']:.2f})"
+
+    def complete(self, row: dict) -> bool:
+        return bool(row["matches"])
+
+    def published_table(self, rows: list[dict]) -> Table | None:
+        return None
+
+    def table(self, final: dict) -> Table:
+        """Final metrics beside those of a true sample (training points of the held-out size)."""
+        reference = self.reference
+        table = final_table("generator", "training points")
+        table.add_row("verdict", self.verdict(final), "")
+        table.add_row("distance / a true sample's", f"{final['sw_ratio']:.2f}x", f"{reference['sw_ratio']:.2f}x (<= 1.5 to match)")
+        for name in ("precision", "recall", "density", "coverage"):
+            table.add_row(name, f"{final[name]:.3f}", f"{reference[name]:.3f}")
         return table

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from toygan.twod.metrics import mixture_metrics
 from toygan.twod.mixture import GaussianMixture
 
 
@@ -38,3 +40,14 @@ class MixtureSource:
 
     def to_data(self, x_NxD: jax.Array) -> jax.Array:
         return x_NxD * jnp.asarray(self.mixture.std_D)[None] + jnp.asarray(self.mixture.mean_D)[None]
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The view box: every mode to 4 standard deviations."""
+        return self.mixture.bounds()
+
+    def sample(self, key: jax.Array, n: int) -> jax.Array:
+        return self.mixture.sample(key, n)
+
+    def frame_metrics(self, fake_ExD: jax.Array, real_ExD: jax.Array, radii_E: jax.Array):
+        """A frame's metrics against the mixture and its comparison sample (`toygan.twod.metrics`)."""
+        return mixture_metrics(self.mixture, fake_ExD, real_ExD, radii_E)

@@ -26,6 +26,7 @@ import numpy as np
 
 from toygan.errors import ToyganError
 from toygan.twod.metrics import REFERENCE_DRAWS
+from toygan.twod.points import HeldOutMetrics
 
 TOY_SETS = ("swiss-roll", "moons", "spiral", "checkerboard", "pinwheel")
 DESCRIPTIONS = {
@@ -129,7 +130,7 @@ def sample(name: str, key: jax.Array, n: int) -> jax.Array:
 
 
 @dataclass(frozen=True, eq=False)
-class ToySource:
+class ToySource(HeldOutMetrics):
     """Training batches drawn fresh from a toy set at every step; the labels are all 0.
 
     Slots in beside `toygan.data.MixtureSource` and `toygan.twod.points.PointSource`: `draw` gives

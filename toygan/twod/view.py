@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 from toygan.config import ViewConfig
 from toygan.engine import objectives
 from toygan.twod.fidelity import SW_LIMIT
-from toygan.twod.mixture import GaussianMixture
 from toygan.twod.observe import FIELD_SIZE, Observation
 
 PANEL_INCHES = 4.6
@@ -31,7 +30,7 @@ class FrameView:
     def __init__(
         self,
         figure: Figure,
-        mixture: GaussianMixture,
+        bounds: tuple[np.ndarray, np.ndarray],
         real_Nx2: np.ndarray,
         title: str,
         view: ViewConfig,
@@ -45,7 +44,7 @@ class FrameView:
         self.figure, self.title, self.view = figure, title, view
         self._probability = objectives.HAS_PROBABILITY[objective]
         self._headline = headline
-        self._low, self._high = mixture.bounds()
+        self._low, self._high = bounds
         self._extent = (self._low[0], self._high[0], self._low[1], self._high[1])
         widths = [PANEL_INCHES] + [PANEL_INCHES] * view.optimal_discriminator + [CURVES_INCHES] * view.curves
         figure.set_size_inches(sum(widths), PANEL_INCHES + 0.5)
