@@ -227,6 +227,14 @@ def test_keys_pause_step_double_the_rates_and_stop_a_run_that_resumes(desktop, t
     row = wait_for(lambda: [r for r in rows(out / "losses.csv") if int(r["step"]) == paused_at + 100])[0]
     assert float(row["lr_generator"]) == 2 * rate and float(row["lr_discriminator"]) == 2 * float(last["lr_discriminator"])
 
+    # Single updates of one network and a saved frame, at the same step: recorded, the step unchanged.
+    window.key("d", "g", "s")
+    saved = window.control("save")
+    updates = [r for r in rows(out / "controls.csv") if r["action"] in ("d_update", "g_update")]
+    assert [(r["action"], int(r["step"])) for r in updates] == [("d_update", paused_at + 100), ("g_update", paused_at + 100)]
+    assert all(r["value"].startswith("loss=") for r in updates)
+    assert (out / saved["value"]).is_file() and saved["value"].endswith(".png")
+
     window.key("q")
     code, stderr = window.finish()
     assert code == 130, stderr
@@ -234,7 +242,7 @@ def test_keys_pause_step_double_the_rates_and_stop_a_run_that_resumes(desktop, t
     assert stderr.strip().splitlines()[-1].startswith(f"interrupted: stopped by q in the window at step {paused_at + 100} of 100000")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["step"] == paused_at + 100 and summary["steered"] is True
-    assert summary["controls"]["lr_double"] == 1
+    assert summary["controls"]["lr_double"] == summary["controls"]["d_update"] == summary["controls"]["g_update"] == 1
     assert not list(out.glob("*.part")) and (out / "training.gif").is_file() and (out / "report.png").is_file()
 
     # `toygan resume` continues at the doubled rates the checkpoint holds, not the scenario's.

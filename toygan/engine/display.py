@@ -117,6 +117,7 @@ class WindowDisplay(Display):
             LEGEND,
             ha="right",
             va="bottom",
+            multialignment="left",
             fontsize=7,
             family="monospace",
             zorder=10,
