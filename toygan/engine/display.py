@@ -110,7 +110,7 @@ class WindowDisplay(Display):
         self.figure.canvas.mpl_connect("key_press_event", self._on_key)
         self._actions: list[str] = []
         self._status = ""
-        self.closed = False
+        self.closed = self._gone = False
         self._legend = self.figure.text(
             0.995,
             0.005,
@@ -125,6 +125,7 @@ class WindowDisplay(Display):
             animated=True,  # drawn over each frame in the window only: never in the GIF
         )
         plt.show(block=False)
+        _survive_destroyed_windows()
 
     def _on_key(self, event) -> None:
         from matplotlib.backend_bases import key_press_handler
@@ -137,8 +138,21 @@ class WindowDisplay(Display):
         else:  # matplotlib's default for the other keys (ctrl+w closes the window: training goes on headless)
             key_press_handler(event, event.canvas, getattr(event.canvas.manager, "toolbar", None))
 
+    def _flush(self) -> None:
+        """Let the window handle its events; a window destroyed from outside (not through the window
+        manager: `xdotool windowclose`, a crashed X client) counts as closed."""
+        try:
+            self.figure.canvas.flush_events()
+        except Exception:  # (Tk's TclError: its widgets are gone)
+            self._gone = True
+
     def _is_open(self) -> bool:
-        if not self.closed and not (self._plt.fignum_exists(self.figure.number) and self.figure.canvas is self._canvas):
+        if not self.closed and (self._gone or not (self._plt.fignum_exists(self.figure.number) and self.figure.canvas is self._canvas)):
+            if self._gone:
+                try:
+                    self._plt.close(self.figure)
+                except Exception:
+                    pass
             self.closed = True
             self._actions.append("closed")
             drawing_canvas(self.figure)  # headless from here on
@@ -160,12 +174,12 @@ class WindowDisplay(Display):
     def refresh(self, frame_HxWx3: np.ndarray) -> None:
         if self._is_open():
             self._overlay()
-            self.figure.canvas.flush_events()
+            self._flush()
             self._is_open()
 
     def take_actions(self) -> list[str]:
         if self._is_open():
-            self.figure.canvas.flush_events()
+            self._flush()
             self._is_open()
         actions, self._actions = self._actions, []
         return actions
@@ -173,7 +187,7 @@ class WindowDisplay(Display):
     def wait(self, seconds: float) -> None:
         end = time.monotonic() + seconds
         while self._is_open() and time.monotonic() < end:
-            self.figure.canvas.flush_events()
+            self._flush()
             time.sleep(0.01)
         if self.closed:
             time.sleep(max(0.0, end - time.monotonic()))
@@ -185,12 +199,58 @@ class WindowDisplay(Display):
 
     def close(self) -> None:
         if self._is_open():
-            self.figure.canvas.flush_events()  # a close already asked for (window manager, ctrl+w) goes first
+            self._flush()  # a close already asked for (window manager, ctrl+w) goes first
         if self._is_open():
             try:
                 self._plt.close(self.figure)
             except Exception:  # (Tk's TclError) the window went away meanwhile: nothing left to close
                 pass
+
+
+_X_ERROR_HANDLER = []  # the installed handler, kept alive
+
+
+def _survive_destroyed_windows() -> None:
+    """Ignore X's BadWindow errors, which Xlib's default handler answers by ending the process: they come
+    when a window is destroyed from outside while Tk still acts on it. Other errors go to the handler
+    that was installed before (Tk's). Only on X11 with libX11 found; elsewhere nothing changes."""
+    if _X_ERROR_HANDLER or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("X11")
+    if name is None:
+        return
+    try:
+        xlib = ctypes.CDLL(name)
+    except OSError:
+        return
+
+    class XErrorEvent(ctypes.Structure):
+        _fields_ = [
+            ("type", ctypes.c_int),
+            ("display", ctypes.c_void_p),
+            ("resourceid", ctypes.c_ulong),
+            ("serial", ctypes.c_ulong),
+            ("error_code", ctypes.c_ubyte),
+            ("request_code", ctypes.c_ubyte),
+            ("minor_code", ctypes.c_ubyte),
+        ]
+
+    handler_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(XErrorEvent))
+    xlib.XSetErrorHandler.restype = ctypes.c_void_p
+    xlib.XSetErrorHandler.argtypes = [handler_type]
+    bad_window = 3
+
+    def handler(display, event):
+        if event.contents.error_code == bad_window:
+            return 0
+        return handler_type(previous)(display, event) if previous else 0
+
+    callback = handler_type(handler)
+    previous = xlib.XSetErrorHandler(callback)
+    _X_ERROR_HANDLER.append(callback)
 
 
 class NotebookDisplay(Display):

@@ -5,6 +5,12 @@ dispatches the next compiled chunk before drawing the last one, checkpoints at f
 stops cleanly on Ctrl-C, SIGTERM and NaN, and leaves a complete run folder in every case. While it
 runs it holds the folder's lock; a second signal or a failed write stops it at once with a one-line
 error, its last checkpoint kept.
+
+In a live window, keys steer the run at frame boundaries (`display.KEYS`): pause, one frame at a time,
+single D or G updates, learning rates halved or doubled, the panels, a PNG, and `q`, a stop as Ctrl-C's.
+Each is a row of controls.csv (step, action, value); what changes the training state is checkpointed at
+once, so that `resume` goes on from it, and marks the run as steered in its summary. Closing the window
+lets training go on headless.
 """
 
 from __future__ import annotations
