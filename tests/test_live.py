@@ -1,12 +1,38 @@
-"""The live window, for real: training under a virtual X display with an interactive backend."""
+"""The live window, for real: training under a virtual X display with an interactive backend, steered by
+real key presses (xdotool, through the X server as a keyboard's) and closed as a person would close it.
 
+Without Xvfb (or xdotool and openbox, for the keys) these tests skip; with TOYGAN_REQUIRE_WINDOW=1 (set by
+.ci/run) they fail instead, so that CI cannot pass without having tested the window."""
+
+import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+
+SCRIPT = Path(sys.executable).with_name("toygan")
+TOYGAN = [str(SCRIPT if SCRIPT.is_file() else shutil.which("toygan"))]
+SMALL = [
+    "-s",
+    "model.hidden=[32, 32]",
+    "-s",
+    "train.batch_size=64",
+    "-s",
+    "view.points=200",
+    "-s",
+    "view.eval_samples=200",
+    "-s",
+    "view.frame_every=50",
+    "-s",
+    "train.lr_schedule=constant",
+]
 
 CHILD = r"""
 import hashlib, json, sys
@@ -30,23 +56,36 @@ def on_frame(step, frame):
 toygan.run("two-gaussians", steps=200, out=sys.argv[2], live=None, quiet=True, on_frame=on_frame,
            overrides={"model.hidden": [32, 32], "train.batch_size": 64, "view.points": 300, "view.eval_samples": 300})
 print(json.dumps({"backend": matplotlib.get_backend(), "shots": shots}))
+toygan.run("two-gaussians", steps=200, out=sys.argv[3], live=False, quiet=True,
+           overrides={"model.hidden": [32, 32], "train.batch_size": 64, "view.points": 300, "view.eval_samples": 300})
 """
 
 
-@pytest.fixture
-def xvfb():
+def unavailable(reason: str):
+    """Skip, or fail where the window must be tested (TOYGAN_REQUIRE_WINDOW=1, as in CI)."""
+    if os.environ.get("TOYGAN_REQUIRE_WINDOW") == "1":
+        pytest.fail(f"{reason}, and TOYGAN_REQUIRE_WINDOW=1 asks for the window to be tested")
+    pytest.skip(reason)
+
+
+def start_xvfb(size: str):
     if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (apt-get install xvfb); the live window cannot be tested here")
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", "1", "-screen", "0", "800x700x24", "-nolisten", "tcp"],
+        unavailable("Xvfb is not installed (apt-get install xvfb); the live window cannot be tested here")
+    return subprocess.Popen(
+        ["Xvfb", "-displayfd", "1", "-screen", "0", size, "-nolisten", "tcp"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
+
+
+@contextmanager
+def x_server(size: str):
+    server = start_xvfb(size)
     number = server.stdout.readline().strip()
     try:
         if not number:
-            pytest.skip("Xvfb did not start")
+            unavailable("Xvfb did not start")
         yield f":{number}"
     finally:
         server.terminate()
@@ -54,9 +93,44 @@ def xvfb():
         server.stdout.close()
 
 
+@pytest.fixture
+def xvfb():
+    with x_server("800x700x24") as display:
+        yield display
+
+
+@pytest.fixture
+def desktop(tmp_path_factory):
+    """An X display with a small window manager (openbox) and xdotool to type into it: (env, run)."""
+    missing = [tool for tool in ("xdotool", "openbox") if shutil.which(tool) is None]
+    if missing:
+        unavailable(f"{' and '.join(missing)} not installed (apt-get install xdotool openbox): the window's keys cannot be tested here")
+    with x_server("1400x1000x24") as display:
+        env = {
+            **os.environ,
+            "DISPLAY": display,
+            "MPLBACKEND": "TkAgg",
+            "JAX_COMPILATION_CACHE_DIR": str(CACHE.setdefault("dir", tmp_path_factory.mktemp("jax-cache"))),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+        }
+        manager = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            yield env
+        finally:
+            manager.terminate()
+            manager.wait(timeout=10)
+
+
+CACHE: dict = {}  # one compilation cache for the window tests of a session
+
+
 def test_live_window_shows_each_frame(xvfb, tmp_path):
     env = {**os.environ, "DISPLAY": xvfb, "MPLBACKEND": "TkAgg"}
-    done = subprocess.run([sys.executable, "-c", CHILD, xvfb, str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=300)
+    out, headless = tmp_path / "run", tmp_path / "headless"
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, xvfb, str(out), str(headless)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["backend"].lower() == "tkagg"
@@ -65,3 +139,147 @@ def test_live_window_shows_each_frame(xvfb, tmp_path):
     assert all(s["differs_from_blank"] for s in shots)
     assert all(s["blue_pixels"] > 100 for s in shots), "the generated points are not visible in the window"
     assert len({s["hash"] for s in shots}) == len(shots), "the window did not change between frames"
+    # A window that is only watched changes nothing: the same numbers as without one.
+    for name in ("losses.csv", "metrics.csv"):
+        assert (out / name).read_text() == (headless / name).read_text(), name
+    assert not (out / "controls.csv").exists()
+    assert json.loads((out / "summary.json").read_text())["steered"] is False
+
+
+def rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def wait_for(what, timeout: float = 60.0, process=None):
+    """Poll `what()` until it is true; fails after `timeout` s or when `process` ended first."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = what()
+        if value:
+            return value
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"toygan ended ({process.returncode}) while waiting: {process.communicate()[1][-3000:]}")
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+class Window:
+    """A `toygan run` with a live window, and a keyboard for it."""
+
+    def __init__(self, env: dict, out: Path, steps: int):
+        self.env, self.out = env, out
+        self.process = subprocess.Popen(
+            TOYGAN + ["run", "two-gaussians", "--steps", str(steps), "--out", str(out), *SMALL],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        found = subprocess.run(["xdotool", "search", "--sync", "--name", "^toygan$"], env=env, capture_output=True, text=True, timeout=120)
+        self.id = found.stdout.split()[0]
+        wait_for(lambda: len(rows(out / "losses.csv")) >= 2, process=self.process)  # compiled and training
+        subprocess.run(["xdotool", "windowactivate", "--sync", self.id], env=env, check=True, timeout=30)
+
+    def key(self, *keys: str) -> None:
+        subprocess.run(["xdotool", "key", *keys], env=self.env, check=True, timeout=30)
+
+    def control(self, action: str, n: int = 1) -> dict:
+        """The `n`-th row of controls.csv for `action`, once written."""
+        return wait_for(
+            lambda: ([r for r in rows(self.out / "controls.csv") if r["action"] == action][n - 1 :] or [None])[0], process=self.process
+        )
+
+    def finish(self) -> tuple[int, str]:
+        try:
+            _, stderr = self.process.communicate(timeout=120)
+        finally:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGKILL)
+        return self.process.returncode, stderr
+
+
+def test_keys_pause_step_double_the_rates_and_stop_a_run_that_resumes(desktop, tmp_path):
+    out = tmp_path / "run"
+    window = Window(desktop, out, 100000)
+    window.key("space")
+    paused_at = int(window.control("pause")["step"])
+    last = rows(out / "losses.csv")[-1]
+    assert int(last["step"]) == paused_at  # the frame shown is the last recorded
+    time.sleep(1.2)
+    assert rows(out / "losses.csv")[-1] == last, "a step advanced while paused"
+    rate = float(last["lr_generator"])
+
+    window.key("n")
+    window.control("step")
+    wait_for(lambda: int(rows(out / "losses.csv")[-1]["step"]) > paused_at)
+    time.sleep(1.0)
+    assert [int(r["step"]) for r in rows(out / "losses.csv")][-2:] == [paused_at, paused_at + 50]  # exactly one frame
+
+    window.key("bracketright")
+    doubled = window.control("lr_double")
+    assert int(doubled["step"]) == paused_at + 50
+    assert doubled["value"] == f"lr_generator={2 * rate:.6g} lr_discriminator={2 * float(last['lr_discriminator']):.6g}"
+    window.key("n")
+    window.control("step", 2)
+    row = wait_for(lambda: [r for r in rows(out / "losses.csv") if int(r["step"]) == paused_at + 100])[0]
+    assert float(row["lr_generator"]) == 2 * rate and float(row["lr_discriminator"]) == 2 * float(last["lr_discriminator"])
+
+    # Single updates of one network and a saved frame, at the same step: recorded, the step unchanged.
+    window.key("d", "g", "s")
+    saved = window.control("save")
+    updates = [r for r in rows(out / "controls.csv") if r["action"] in ("d_update", "g_update")]
+    assert [(r["action"], int(r["step"])) for r in updates] == [("d_update", paused_at + 100), ("g_update", paused_at + 100)]
+    assert all(r["value"].startswith("loss=") for r in updates)
+    assert (out / saved["value"]).is_file() and saved["value"].endswith(".png")
+
+    window.key("q")
+    code, stderr = window.finish()
+    assert code == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith(f"interrupted: stopped by q in the window at step {paused_at + 100} of 100000")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["step"] == paused_at + 100 and summary["steered"] is True
+    assert summary["controls"]["lr_double"] == summary["controls"]["d_update"] == summary["controls"]["g_update"] == 1
+    assert not list(out.glob("*.part")) and (out / "training.gif").is_file() and (out / "report.png").is_file()
+
+    # `toygan resume` continues at the doubled rates the checkpoint holds, not the scenario's.
+    env = {**desktop, "MPLBACKEND": "Agg"}
+    resumed = subprocess.run(
+        TOYGAN + ["resume", str(out), "--steps", str(paused_at + 200), "--no-live"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    after = [r for r in rows(out / "losses.csv") if int(r["step"]) > paused_at + 100]
+    assert [int(r["step"]) for r in after] == [paused_at + 150, paused_at + 200]
+    assert all(float(r["lr_generator"]) == 2 * rate for r in after)
+
+
+@pytest.mark.parametrize(
+    "how", ["alt+F4", "ctrl+w", "windowclose"], ids=["by the window manager", "by its close key", "destroyed from outside"]
+)
+def test_closing_the_window_lets_training_go_on_headless(desktop, tmp_path, how):
+    out = tmp_path / "run"
+    window = Window(desktop, out, 1500)
+    if how == "windowclose":  # XDestroyWindow by another X client: Tk is not asked, its window is just gone
+        subprocess.run(["xdotool", "windowclose", window.id], env=desktop, check=True, timeout=30)
+    else:  # openbox closes the active window on alt+F4; ctrl+w is matplotlib's close key
+        window.key(how)
+        closed = window.control("closed")
+        assert int(closed["step"]) < 1500
+    wait_for(lambda: subprocess.run(["xdotool", "search", "--name", "^toygan$"], env=desktop, capture_output=True).returncode != 0)
+    code, stderr = window.finish()
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and "X Error" not in stderr
+    if how != "windowclose":
+        assert "the window was closed: training goes on headless" in stderr
+    assert [int(r["step"]) for r in rows(out / "losses.csv")] == list(range(50, 1501, 50))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["step"] == 1500 and summary["steered"] is False
+    assert not list(out.glob("*.part"))
+    for name in ("training.gif", "final.png", "report.png", "params.msgpack"):
+        assert (out / name).is_file(), name
+    import imageio.v3 as iio
+
+    assert iio.imread(out / "training.gif", index=None).shape[0] == 31  # steps 0, 50, ..., 1500

@@ -25,7 +25,7 @@ def test_a_run_writes_its_folder_with_one_gif_frame_per_frame(tmp_path, tiny_ove
     final = iio.imread(run_dir / "final.png")
     assert final.shape[:2] == frames.shape[1:3]
     rows = (run_dir / "losses.csv").read_text().splitlines()
-    assert rows[0] == "step,d_loss,g_loss,d_real,d_fake"
+    assert rows[0] == "step,d_loss,g_loss,d_real,d_fake,lr_generator,lr_discriminator"
     assert [int(r.split(",")[0]) for r in rows[1:]] == [50, 100, 120]
     saved = toygan.load_scenario(run_dir / "scenario.toml")
     assert saved == result.scenario and saved.train.steps == 120

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import time
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -12,6 +13,36 @@ from matplotlib.figure import Figure
 
 FIGSIZE = (6.0, 6.0)
 DPI = 100
+
+
+# The live window's keys and what they ask the run for; `h` (the legend) is the window's own business.
+KEYS = {
+    " ": "pause",
+    "n": "step",
+    "right": "step",
+    "d": "d_update",
+    "g": "g_update",
+    "[": "lr_halve",
+    "]": "lr_double",
+    "v": "panels",
+    "s": "save",
+    "q": "stop",
+}
+LEGEND = (
+    "space  pause / resume\n"
+    "n, →  one frame (paused)\n"
+    "d / g  one D / G update\n"
+    "[ / ]  halve / double rates\n"
+    "v  panels    s  save PNG\n"
+    "q  stop (resumable)    h  hide"
+)
+
+
+def drawing_canvas(figure: Figure):
+    """The figure's canvas if it can draw pixels; else (its window was closed, leaving matplotlib's base
+    canvas) a new Agg canvas, so that frames go on being drawn headless."""
+    canvas = figure.canvas
+    return canvas if hasattr(canvas, "buffer_rgba") else FigureCanvasAgg(figure)
 
 
 def _in_notebook() -> bool:
@@ -43,12 +74,25 @@ class Display:
     def refresh(self, frame_HxWx3: np.ndarray) -> None:
         """Nothing to show headless: frames go to files only."""
 
+    def take_actions(self) -> list[str]:
+        """What the keys pressed since the last call ask for (`KEYS`' values, and "closed" once when the
+        window was closed); none without a window."""
+        return []
+
+    def wait(self, seconds: float) -> None:
+        """Let `seconds` pass, keeping a window responsive."""
+        time.sleep(seconds)
+
+    def set_status(self, text: str) -> None:
+        """A line on the window's legend (e.g. "paused"); nothing to show headless."""
+
     def close(self) -> None:
         """Nothing to release."""
 
 
 class WindowDisplay(Display):
-    """A live window through pyplot's interactive backend; closing it lets training go on headless."""
+    """A live window through pyplot's interactive backend, steered by the keys of `KEYS`. Closing it
+    (its close button, the window manager, `ctrl+w`) lets training go on headless."""
 
     kind = "window"
 
@@ -57,15 +101,156 @@ class WindowDisplay(Display):
 
         self._plt = plt
         self.figure = plt.figure(figsize=FIGSIZE, dpi=DPI)
-        self.figure.canvas.manager.set_window_title("toygan")
+        self._canvas = self.figure.canvas  # the window's; matplotlib swaps in its base canvas when the window closes
+        manager = self._canvas.manager
+        manager.set_window_title("toygan")
+        # toygan's keys replace matplotlib's defaults for this window only; other keys keep their defaults.
+        if getattr(manager, "key_press_handler_id", None) is not None:
+            self.figure.canvas.mpl_disconnect(manager.key_press_handler_id)
+        self.figure.canvas.mpl_connect("key_press_event", self._on_key)
+        self._actions: list[str] = []
+        self._status = ""
+        self.closed = self._gone = False
+        self._legend = self.figure.text(
+            0.995,
+            0.005,
+            LEGEND,
+            ha="right",
+            va="bottom",
+            multialignment="left",
+            fontsize=7,
+            family="monospace",
+            zorder=10,
+            bbox=dict(facecolor="white", alpha=0.85, edgecolor="0.7"),
+            animated=True,  # drawn over each frame in the window only: never in the GIF
+        )
         plt.show(block=False)
+        _survive_destroyed_windows()
+
+    def _on_key(self, event) -> None:
+        from matplotlib.backend_bases import key_press_handler
+
+        if event.key == "h":
+            self._legend.set_visible(not self._legend.get_visible())
+            self._redraw()
+        elif event.key in KEYS:
+            self._actions.append(KEYS[event.key])
+        else:  # matplotlib's default for the other keys (ctrl+w closes the window: training goes on headless)
+            key_press_handler(event, event.canvas, getattr(event.canvas.manager, "toolbar", None))
+
+    def _flush(self) -> None:
+        """Let the window handle its events; a window destroyed from outside (not through the window
+        manager: `xdotool windowclose`, a crashed X client) counts as closed."""
+        try:
+            self.figure.canvas.flush_events()
+        except Exception:  # (Tk's TclError: its widgets are gone)
+            self._gone = True
+
+    def _is_open(self) -> bool:
+        if not self.closed and (self._gone or not (self._plt.fignum_exists(self.figure.number) and self.figure.canvas is self._canvas)):
+            if self._gone:
+                try:
+                    self._plt.close(self.figure)
+                except Exception:
+                    pass
+            self.closed = True
+            self._actions.append("closed")
+            drawing_canvas(self.figure)  # headless from here on
+        return not self.closed
+
+    def _overlay(self) -> None:
+        """The legend over the frame in the window (after the frame was copied for the files)."""
+        canvas = self.figure.canvas
+        if self._legend.get_visible():
+            self._legend.set_text(LEGEND + (f"\n{self._status}" if self._status else ""))
+            self.figure.draw_artist(self._legend)
+        canvas.blit(self.figure.bbox)
+
+    def _redraw(self) -> None:
+        if self._is_open():
+            self.figure.canvas.draw()
+            self._overlay()
 
     def refresh(self, frame_HxWx3: np.ndarray) -> None:
-        if self._plt.fignum_exists(self.figure.number):
-            self.figure.canvas.flush_events()
+        if self._is_open():
+            self._overlay()
+            self._flush()
+            self._is_open()
+
+    def take_actions(self) -> list[str]:
+        if self._is_open():
+            self._flush()
+            self._is_open()
+        actions, self._actions = self._actions, []
+        return actions
+
+    def wait(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while self._is_open() and time.monotonic() < end:
+            self._flush()
+            time.sleep(0.01)
+        if self.closed:
+            time.sleep(max(0.0, end - time.monotonic()))
+
+    def set_status(self, text: str) -> None:
+        if text != self._status:
+            self._status = text
+            self._redraw()
 
     def close(self) -> None:
-        self._plt.close(self.figure)
+        if self._is_open():
+            self._flush()  # a close already asked for (window manager, ctrl+w) goes first
+        if self._is_open():
+            try:
+                self._plt.close(self.figure)
+            except Exception:  # (Tk's TclError) the window went away meanwhile: nothing left to close
+                pass
+
+
+_X_ERROR_HANDLER = []  # the installed handler, kept alive
+
+
+def _survive_destroyed_windows() -> None:
+    """Ignore X's BadWindow errors, which Xlib's default handler answers by ending the process: they come
+    when a window is destroyed from outside while Tk still acts on it. Other errors go to the handler
+    that was installed before (Tk's). Only on X11 with libX11 found; elsewhere nothing changes."""
+    if _X_ERROR_HANDLER or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("X11")
+    if name is None:
+        return
+    try:
+        xlib = ctypes.CDLL(name)
+    except OSError:
+        return
+
+    class XErrorEvent(ctypes.Structure):
+        _fields_ = [
+            ("type", ctypes.c_int),
+            ("display", ctypes.c_void_p),
+            ("resourceid", ctypes.c_ulong),
+            ("serial", ctypes.c_ulong),
+            ("error_code", ctypes.c_ubyte),
+            ("request_code", ctypes.c_ubyte),
+            ("minor_code", ctypes.c_ubyte),
+        ]
+
+    handler_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(XErrorEvent))
+    xlib.XSetErrorHandler.restype = ctypes.c_void_p
+    xlib.XSetErrorHandler.argtypes = [handler_type]
+    bad_window = 3
+
+    def handler(display, event):
+        if event.contents.error_code == bad_window:
+            return 0
+        return handler_type(previous)(display, event) if previous else 0
+
+    callback = handler_type(handler)
+    previous = xlib.XSetErrorHandler(callback)
+    _X_ERROR_HANDLER.append(callback)
 
 
 class NotebookDisplay(Display):

@@ -31,6 +31,7 @@ REPORT_FILE = "report.png"
 CHECKPOINT_FILE = "checkpoint.msgpack"
 GIF_FILE = "training.gif"
 FINAL_PNG = "final.png"
+CONTROLS_FILE = "controls.csv"
 LOCK_FILE = ".lock"
 CHECKPOINT_META = {"step", "gif_frames", "watchdog"}  # the bookkeeping a checkpoint holds beside the state
 
@@ -273,11 +274,12 @@ class CsvLog:
     rewriting the file atomically first. A failed write raises `OSError` naming the file.
     """
 
-    def __init__(self, path: Path, columns: list[str], keep_until: int | None = None):
+    def __init__(self, path: Path, columns: list[str], keep_until: int | None = None, fill: dict | None = None):
+        """`fill` gives the values of columns that kept rows lack (written by an older toygan)."""
         self.path = path
         rows = []
         if keep_until is not None and path.is_file():
-            rows = rows_until(path, keep_until)
+            rows = [{**(fill or {}), **row} for row in rows_until(path, keep_until)]
         write_rows(path, rows, columns)
         self._file = open(path, "a", newline="")
         self._writer = csv.writer(self._file)

@@ -5,6 +5,12 @@ dispatches the next compiled chunk before drawing the last one, checkpoints at f
 stops cleanly on Ctrl-C, SIGTERM and NaN, and leaves a complete run folder in every case. While it
 runs it holds the folder's lock; a second signal or a failed write stops it at once with a one-line
 error, its last checkpoint kept.
+
+In a live window, keys steer the run at frame boundaries (`display.KEYS`): pause, one frame at a time,
+single D or G updates, learning rates halved or doubled, the panels, a PNG, and `q`, a stop as Ctrl-C's.
+Each is a row of controls.csv (step, action, value); what changes the training state is checkpointed at
+once, so that `resume` goes on from it, and marks the run as steered in its summary. Closing the window
+lets training go on headless.
 """
 
 from __future__ import annotations
@@ -33,9 +39,19 @@ from toygan.engine import rundir
 from toygan.engine.display import open_display
 from toygan.engine.gif import GifWriter
 from toygan.engine.probe import Probe
-from toygan.engine.records import FrameLog, write_summary
+from toygan.engine.records import ControlLog, FrameLog, write_summary
 from toygan.engine.report import write_report
-from toygan.engine.train import Trainer, TrainState, advance, make_trainer, settle, start
+from toygan.engine.train import (
+    Trainer,
+    TrainState,
+    advance,
+    learning_rates,
+    make_trainer,
+    settle,
+    single_update,
+    start,
+    with_learning_rates,
+)
 from toygan.errors import ToyganError
 
 FrameCallback = Callable[[int, np.ndarray], None]
@@ -193,10 +209,11 @@ class StopRequest:
 
     def __init__(self, quiet: bool):
         self.signals: list[int] = []
+        self.by_key = False  # `q` in the live window: a stop as the first Ctrl-C asks for
         self._quiet = quiet
 
     def is_set(self) -> bool:
-        return bool(self.signals)
+        return bool(self.signals) or self.by_key
 
     def handle(self, signum: int, frame) -> None:
         self.signals.append(signum)
@@ -211,7 +228,12 @@ class StopRequest:
                 pass
 
     def error(self, step: int, steps: int, run_dir: Path) -> RunInterrupted:
-        """The error a run stopped by the first signal ends with."""
+        """The error a run stopped by the first signal (or `q`) ends with."""
+        if not self.signals:
+            return RunInterrupted(
+                f"stopped by q in the window at step {step} of {steps}; checkpoint, GIF and records are saved: "
+                f"continue with `toygan resume {run_dir}`"
+            )
         return RunInterrupted(
             f"stopped by {_signal_name(self.signals[0])} at step {step} of {steps}; checkpoint, GIF and records are "
             f"saved: continue with `toygan resume {run_dir}`",
@@ -271,6 +293,7 @@ def _drive(
     stride = gif_stride(config)
     start = 0 if checkpoint is None else int(checkpoint["step"])
     records = FrameLog(run_dir, probe, view_cfg.frame_every, checkpoint)
+    controls = ControlLog(run_dir, checkpoint)
     history, watchdog = records.history, records.watchdog
     gif = GifWriter(run_dir / rundir.GIF_FILE, view_cfg.fps, keep_frames=None if checkpoint is None else checkpoint["gif_frames"])
 
@@ -298,7 +321,7 @@ def _drive(
         nonlocal frame, last_good, next_checkpoint
         logs, obs = jax.device_get((logs, obs))
         row = probe.row(obs)
-        new_warnings = records.write(step, logs, obs, row)
+        new_warnings = records.write(step, logs, obs, row, learning_rates(frame_state))
         if logs is not None:
             first = step - len(logs.d_loss) + 1
             for i in np.flatnonzero((np.arange(first, step + 1) % view_cfg.log_every) == 0):
@@ -337,8 +360,61 @@ def _drive(
         rundir.save_checkpoint(run_dir, frame_state, meta)
         next_checkpoint = int(frame_state.step) + train_cfg.checkpoint_every
 
+    def show(frame_state: TrainState, at: int) -> None:
+        """Redraw the window with `frame_state` (after a single update), without recording a frame."""
+        nonlocal frame
+        view.update(at, jax.device_get(probe.observe(frame_state)), history, records.warnings)
+        frame = view.render()
+        display.refresh(frame)
+
+    def steer(actions: list[str], paused: bool, at: int, state: TrainState) -> tuple[bool, bool, TrainState]:
+        """Act on the window's keys at frame boundary `at` (nothing is pending): returns whether the run is
+        paused, whether one frame's worth of steps is asked for, and the state to go on from."""
+        nonlocal last_good
+        one_frame, changed = False, False
+        for action in actions:
+            value = ""
+            if action == "pause":
+                paused = not paused
+                value = "paused" if paused else "resumed"
+            elif action == "closed":
+                paused, value = False, "training goes on headless"
+                console.print("the window was closed: training goes on headless")
+            elif action == "step":
+                if not paused:
+                    continue  # only while paused: running, the next frame comes anyway
+                one_frame, value = True, view_cfg.frame_every
+            elif action == "stop":
+                stop_requested.by_key = True
+            elif action in ("lr_halve", "lr_double"):
+                factor = 0.5 if action == "lr_halve" else 2.0
+                lr_g, lr_d = learning_rates(state)
+                state = with_learning_rates(state, lr_g * factor, lr_d * factor)
+                value = "lr_generator={:.6g} lr_discriminator={:.6g}".format(*learning_rates(state))
+                changed = True
+            elif action in ("d_update", "g_update"):
+                state, loss = single_update(trainer, state, action[0], controls.single_updates)
+                value, changed = f"loss={loss:.6g}", True
+            elif action == "panels":
+                value = view.cycle_panels() if hasattr(view, "cycle_panels") else "all"
+            elif action == "save":
+                name = f"frame-{at:07d}.png"
+                k = 1
+                while (run_dir / name).exists():
+                    k += 1
+                    name = f"frame-{at:07d}-{k}.png"
+                rundir.write_atomic(run_dir / name, png_bytes(frame))
+                value = name
+            controls.write(at, action, value)
+            if action in ("d_update", "g_update", "panels"):
+                show(state, at)
+        if changed and not watchdog.diverged:
+            last_good = state  # what a stop or a resume goes on from: the checkpoint holds it at once
+            checkpoint_now(state)
+        return paused, one_frame, state
+
     interrupted = False
-    with records, gif, progress:
+    with records, controls, gif, progress:
         task = progress.add_task("training", total=train_cfg.steps, completed=start, rate="-", d_loss="-", g_loss="-", status="")
         started = time.perf_counter()
         if checkpoint is None:
@@ -347,9 +423,27 @@ def _drive(
             view.update(start, jax.device_get(probe.observe(state)), history, records.warnings)
             frame = view.render()
         pending = None
+        lengths = iter(chunk_lengths(train_cfg.steps, view_cfg.frame_every, start))
+        paused = False
         # Dispatch the next chunk before drawing the last one, so that drawing overlaps training.
-        for length in chunk_lengths(train_cfg.steps, view_cfg.frame_every, start):
-            if watchdog.diverged or stop_requested.is_set():
+        while not (watchdog.diverged or stop_requested.is_set()):
+            one_frame = False
+            actions = display.take_actions()
+            if actions or paused:
+                if pending is not None:  # the window's keys act on the frame shown
+                    record(*pending)
+                    pending = None
+                if watchdog.diverged:
+                    break
+                paused, one_frame, state = steer(actions, paused, step, state)
+                if stop_requested.is_set():
+                    break
+                display.set_status(f"paused at step {step}: space resumes" if paused else "")
+                if paused and not one_frame:
+                    display.wait(0.05)
+                    continue
+            length = next(lengths, None)
+            if length is None:
                 break
             state, logs = advance(trainer, state, length)
             step += length
@@ -357,6 +451,9 @@ def _drive(
             if pending is not None:
                 record(*pending)
             pending = (step, logs, obs, state)
+            if one_frame:
+                record(*pending)
+                pending = None
         if pending is not None and not watchdog.diverged:
             record(*pending)
         interrupted = stop_requested.is_set() and step < train_cfg.steps
@@ -368,6 +465,7 @@ def _drive(
     rundir.save_params(run_dir, kept)
     rundir.write_atomic(run_dir / rundir.FINAL_PNG, png_bytes(frame))
     summary = records.summary(int(kept.step), final)
+    summary.update(controls.summary())
     write_summary(run_dir, summary)
     write_report(run_dir / rundir.REPORT_FILE, history, probe.curves, frame, config.name)
     display.close()

@@ -181,7 +181,8 @@ def _train_group(
             obs_r = jax.tree.map(lambda leaf: leaf[r], obs)
             logs_r = None if step_logs is None else jax.tree.map(lambda leaf: leaf[r], step_logs)
             row = probes[r].row(obs_r)
-            logs[r].write(step, logs_r, obs_r, row)
+            train = runs[r].config.train
+            logs[r].write(step, logs_r, obs_r, row, (train.lr_generator, train.lr_discriminator))
             shown[indices[r]].append((step, probes[r].thumbnail(obs_r), row))
 
     good = states

@@ -52,6 +52,7 @@ class Salt:
     PRECISE_BN = 0xB17  # the batches behind the averaged G's batch-norm statistics
     INTERPOLATES = 0x6E9  # WGAN-GP's interpolation weights
     UNROLL = 0x0A2  # the batches of an unrolled D's look-ahead
+    CONTROL = 0xC7A  # a single D or G update asked for from the live window (`d` / `g`)
 
 
 class StepLog(NamedTuple):
@@ -307,6 +308,23 @@ class Trainer:
         )
         return new_state, StepLog(d_losses[-1], g_loss, d_reals[-1], d_fakes[-1])
 
+    def single_update(self, state: TrainState, data, network: str, count: jax.Array) -> tuple[TrainState, jax.Array]:
+        """One update of `network` ("d" or "g") alone, as the live window's `d` / `g` keys ask: `step` stays
+        (it counts training steps), and the batch comes from a key of its own, `count` (the run's number of
+        such updates so far) folded into the step's key, so that no training step's batch is drawn twice.
+        Returns the new state and the update's loss."""
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(state.train_key, state.step), Salt.CONTROL), count)
+        d_carry = (state.d_params, state.d_stats, state.d_opt)
+        if network == "d":
+            (d_params, d_stats, d_opt), (loss, _, _) = self.d_update(state.g_params, state.g_stats, data, state.step, d_carry, key)
+            return state.replace(d_params=d_params, d_stats=d_stats, d_opt=d_opt), loss
+        g_params, g_stats, g_opt, loss = self.g_update(state, d_carry, data, key)
+        g_avg_params = self.average(state.step, g_params, state.g_avg_params)
+        state = state.replace(g_params=g_params, g_stats=g_stats, g_opt=g_opt, g_avg_params=g_avg_params)
+        if self.has_average_stats(state):
+            state = state.replace(g_avg_stats=self.precise_batch_stats(state))
+        return state, loss
+
     def advance(self, state: TrainState, data, n_steps: int) -> tuple[TrainState, StepLog]:
         """`n_steps` training steps fused by `lax.scan`; the logs come stacked, shape (n_steps,)."""
         state, logs = jax.lax.scan(lambda s, _: self.train_step(s, data), state, length=n_steps)
@@ -380,6 +398,28 @@ def _with_learning_rate(opt_state: tuple, learning_rate) -> tuple:
     injected = opt_state[-1]
     hyperparams = {**injected.hyperparams, "step_size": -jnp.asarray(learning_rate, jnp.float32)}
     return (*opt_state[:-1], injected._replace(hyperparams=hyperparams))
+
+
+def learning_rates(state: TrainState) -> tuple[float, float]:
+    """The generator's and the discriminator's learning rates, as kept in the optimiser states."""
+    rates = jax.device_get((state.g_opt[-1].hyperparams["step_size"], state.d_opt[-1].hyperparams["step_size"]))
+    return -float(rates[0]), -float(rates[1])
+
+
+def with_learning_rates(state: TrainState, lr_generator: float, lr_discriminator: float) -> TrainState:
+    """`state` with new learning rates: the same shapes and types, so the compiled chunks are reused."""
+    return state.replace(g_opt=_with_learning_rate(state.g_opt, lr_generator), d_opt=_with_learning_rate(state.d_opt, lr_discriminator))
+
+
+def single_update(trainer: Trainer, state: TrainState, network: str, count: int) -> tuple[TrainState, float]:
+    """Jitted `Trainer.single_update`: one update of network "d" or "g" alone, its loss as a float."""
+    state, loss = _single_update(trainer, state, trainer.source.arrays(), network, jnp.asarray(count, jnp.int32))
+    return state, float(loss)
+
+
+@partial(jax.jit, static_argnums=(0, 3))
+def _single_update(trainer: Trainer, state: TrainState, data, network: str, count: jax.Array):
+    return trainer.single_update(state, data, network, count)
 
 
 def advance(trainer: Trainer, state: TrainState, n_steps: int) -> tuple[TrainState, StepLog]:

@@ -6,6 +6,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from toygan.engine.display import drawing_canvas
 from toygan.mnist.data import SIDE, MnistData
 from toygan.mnist.source import to_unit
 
@@ -101,6 +102,6 @@ class DigitView:
         self._warning.set_text("\n".join(warnings[-2:]))
 
     def render(self) -> np.ndarray:
-        canvas = self.figure.canvas
+        canvas = drawing_canvas(self.figure)  # a closed window's figure goes on drawing headless
         canvas.draw()
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()

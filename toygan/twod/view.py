@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from toygan.config import ViewConfig
 from toygan.engine import objectives
+from toygan.engine.display import drawing_canvas
 from toygan.twod.fidelity import SW_LIMIT
 from toygan.twod.observe import FIELD_SIZE, Observation
 
@@ -156,6 +157,25 @@ class FrameView:
         figure.tight_layout()
         figure.canvas.mpl_connect("draw_event", self._on_draw)
 
+    def cycle_panels(self) -> str:
+        """The live window's `v`: show the data panel's layers (D's heatmap, G's manifold, the gradient
+        field and arrows, as the scenario has them) all, then each alone, in turn. Returns what is shown."""
+        layers = {
+            name: artist
+            for name, artist in (
+                ("discriminator", self._d_image),
+                ("manifold", self._manifold),
+                ("gradient_field", self._field),
+                ("gradients", self._arrows),
+            )
+            if artist is not None
+        }
+        choices = ["all", *layers] if len(layers) > 1 else ["all", "points"] if layers else ["all"]
+        self._shown = choices[(choices.index(getattr(self, "_shown", "all")) + 1) % len(choices)]
+        for name, artist in layers.items():
+            artist.set_visible(self._shown in ("all", name))
+        return self._shown
+
     def _axes(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         return np.linspace(self._low[0], self._high[0], size), np.linspace(self._low[1], self._high[1], size)
 
@@ -219,7 +239,7 @@ class FrameView:
     def _on_draw(self, event) -> None:
         """After any full draw (ours, or the window's on resize): cache the static background."""
         canvas = self.figure.canvas
-        self._background = canvas.copy_from_bbox(self.figure.bbox)
+        self._background = (canvas, canvas.copy_from_bbox(self.figure.bbox))
         self._draw_dynamic()
 
     def _draw_dynamic(self) -> None:
@@ -228,11 +248,11 @@ class FrameView:
 
     def render(self) -> np.ndarray:
         """Draw the frame and return a copy of its pixels, (H, W, 3) uint8."""
-        canvas = self.figure.canvas
-        if self._background is None:
+        canvas = drawing_canvas(self.figure)  # a closed window's figure goes on drawing headless
+        if self._background is None or self._background[0] is not canvas:
             canvas.draw()
         else:
-            canvas.restore_region(self._background)
+            canvas.restore_region(self._background[1])
             self._draw_dynamic()
         canvas.blit(self.figure.bbox)
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()
