@@ -77,6 +77,7 @@ def test_a_swept_run_matches_the_same_run_trained_alone(swept, tmp_path):
     )
     a = _rows(alone.run_dir / "losses.csv")
     b = _rows(folder / "lr_generator=0.001_seed=1" / "losses.csv")
+    assert [r["step"] for r in a] == [r["step"] for r in b] and len(a) > 1
     for row_a, row_b in zip(a, b):
         for column in ("d_loss", "g_loss"):
             assert float(row_a[column]) == pytest.approx(float(row_b[column]), rel=1e-3), column
@@ -114,14 +115,17 @@ def test_runs_are_sharded_over_several_devices(tmp_path):
     code = (
         "import jax, toygan.engine.sweep as s\n"
         "assert jax.device_count() == 2\n"
-        f"s.sweep('ring-8', 2, steps=100, out={str(tmp_path / 'two')!r}, overrides={TINY!r})\n"
+        f"s.sweep('ring-8', 3, steps=100, out={str(tmp_path / 'two')!r}, overrides={TINY!r})\n"
     )
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "MPLBACKEND": "Agg"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    # Three runs do not divide over two devices: a copy pads them, and every device works.
     assert "on 2 device(s)" in done.stderr.replace("\n", " ")
-    single = sweep("ring-8", 2, steps=100, out=tmp_path / "one", overrides=TINY, quiet=True)[0]
-    for seed in (0, 1):
+    assert "3 runs padded to 4" in done.stderr.replace("\n", " ")
+    single = sweep("ring-8", 3, steps=100, out=tmp_path / "one", overrides=TINY, quiet=True)[0]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir() if p.is_dir()) == ["seed=0", "seed=1", "seed=2"]
+    for seed in (0, 1, 2):
         a = _rows(tmp_path / "two" / f"seed={seed}" / "losses.csv")
         b = _rows(single / f"seed={seed}" / "losses.csv")
         assert [float(r["d_loss"]) for r in a] == pytest.approx([float(r["d_loss"]) for r in b], rel=1e-3)

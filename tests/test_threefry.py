@@ -1,5 +1,8 @@
 """The unrolled threefry that toygan installs on the CPU: the same numbers as JAX's own loop, no loop."""
 
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,3 +29,20 @@ def test_unrolled_threefry_draws_the_same_bits_as_jax_rolled_loop():
 def test_compiled_draws_have_no_loop():
     hlo = jax.jit(lambda key: jax.random.normal(key, (512, 256))).lower(jax.random.key(0)).compile().as_text()
     assert " while(" not in hlo
+
+
+def test_importing_toygan_changes_nothing_until_a_trainer_is_made():
+    code = """
+import subprocess
+import sys
+
+import jax
+has_loop = lambda: " while(" in jax.jit(lambda k: jax.random.normal(k, (8, 8))).lower(jax.random.key(0)).compile().as_text()
+import toygan
+from toygan.engine.train import make_trainer
+before = has_loop()
+make_trainer(toygan.load_scenario("two-gaussians"))
+print(before, has_loop())
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["True", "False"], done.stderr

@@ -7,7 +7,7 @@ from flax import nnx
 from toygan.config import load_scenario
 from toygan.engine.objectives import log_discriminator_loss as discriminator_loss
 from toygan.engine.objectives import log_generator_loss as generator_loss
-from toygan.engine.train import FINAL_BN_BATCHES, PRECISE_BN_BATCHES, advance, make_trainer, settle
+from toygan.engine.train import advance, make_trainer, settle
 from toygan.errors import ToyganError
 
 
@@ -119,11 +119,10 @@ def test_a_run_keeps_batch_statistics_from_many_more_batches_than_a_frame(tiny_o
         for a, b in zip(jax.tree.leaves(getattr(state, name)), jax.tree.leaves(getattr(kept, name))):
             np.testing.assert_array_equal(a, b)
     # Both estimate the first layer's population mean (that of many fresh training batches); the kept
-    # statistics, from FINAL_BN_BATCHES batches instead of PRECISE_BN_BATCHES, by far the closer.
+    # statistics, from FINAL_BN_BATCHES (4,096) batches instead of PRECISE_BN_BATCHES (64), by far the closer.
     model = nnx.merge(trainer.g_graph, state.g_avg_params, state.g_avg_stats, copy=True)
     population = jax.nn.relu(model.layers[0](jax.random.normal(jax.random.key(9), (400_000, scenario.model.noise_dim)))).mean(0)
     error = lambda s: float(jnp.mean(jnp.abs(s.g_avg_stats["norms"][0]["mean"][...] - population)))
-    assert FINAL_BN_BATCHES >= 16 * PRECISE_BN_BATCHES
     assert error(kept) < error(state) / 2, (error(kept), error(state))
 
 

@@ -6,10 +6,7 @@ points = result.sample(500)
 """
 
 from toygan.config import Scenario, list_scenarios, load_scenario
-from toygan.engine import threefry
 from toygan.engine.runner import Run, load_run, run
 from toygan.errors import ToyganError
-
-threefry.unroll_on_cpu()  # the same random numbers, drawn 3 to 7 times faster on the CPU
 
 __all__ = ["Run", "Scenario", "ToyganError", "list_scenarios", "load_run", "load_scenario", "run"]

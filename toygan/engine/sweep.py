@@ -155,6 +155,8 @@ def _train_group(
     n_runs, view_cfg = len(runs), config.view
     sharding, n_pad = _sharding(n_runs)
     padded = runs + [runs[-1]] * n_pad
+    if n_pad:
+        console.print(f"{n_runs} runs padded to {n_runs + n_pad} with copies of the last, so that all {jax.device_count()} devices work")
 
     def spread(tree):
         return tree if sharding is None else jax.device_put(tree, sharding)

@@ -12,11 +12,21 @@ whole process and never changes a number, only the time.
 
 from __future__ import annotations
 
+_installed: bool | None = None
+
 
 def unroll_on_cpu() -> bool:
-    """Use JAX's unrolled threefry lowering on the CPU; True if it was installed. The lowering is
-    private to JAX: when a JAX version moves it, nothing is changed (the same numbers, drawn at
-    JAX's own speed)."""
+    """Use JAX's unrolled threefry lowering on the CPU (once per process; `make_trainer` calls it); True if
+    it is installed. The lowering is private to JAX: when a JAX version moves it, nothing is changed (the
+    same numbers, drawn at JAX's own speed)."""
+    global _installed  # one registration per process: the rule is JAX's global state, not toygan's
+    if _installed is not None:
+        return _installed
+    _installed = _register()
+    return _installed
+
+
+def _register() -> bool:
     try:
         from jax._src.random import threefry2x32
         from jax.interpreters import mlir

@@ -153,8 +153,11 @@ class FrameView:
         self._dynamic.sort(key=lambda artist: artist.get_zorder())
         for artist in self._dynamic:
             artist.set_animated(True)
-        self.update(0, None, {}, [])
+        # The layout leaves room for the title's three lines (name and step, losses, verdict), which the
+        # first frame does not have yet: otherwise later titles are cut off at the top.
+        self._ax.set_title("\n\n", fontsize=9)
         figure.tight_layout()
+        self.update(0, None, {}, [])
         figure.canvas.mpl_connect("draw_event", self._on_draw)
 
     def cycle_panels(self) -> str:
