@@ -55,7 +55,7 @@ class ModelConfig:
     `conditioning` feeds the label to both networks: "embedding" multiplies a learned embedding
     into the input (Keras CGAN), "one-hot" concatenates a one-hot vector (TensorFlow CGAN).
 
-    Options against mode collapse, each off by default:
+    Options against mode collapse, each off by default but `noise_bins`:
     - `pack` (PacGAN): the discriminator judges `pack` samples at once, concatenated into one input,
       all real or all generated, so it can see a lack of variety that no single sample shows. In a
       conditional model the samples of a pack share one label.
@@ -69,7 +69,11 @@ class ModelConfig:
       first layer as much as the noise does) is appended to the generator's input. The latent space
       becomes K disconnected slabs: a continuous generator must spread mass over the bridges between
       separate modes, one with a discrete code need not (as with InfoGAN's categorical code, without
-      its mutual-information term). The noise itself is unchanged: N(0, I) of `noise_dim`.
+      its mutual-information term). The noise itself is unchanged: N(0, I) of `noise_dim`. The
+      default, 1,000 bins, is what a mixture file with only its [mixture] table trains with: on the
+      fidelity benchmark's 30 random mixtures it matched 12 against 8 without bins, and lost no mode
+      against 5 lost (docs/experiments/fidelity.md); the MNIST scenarios, two-gaussians, ring-8,
+      grid-25 and protocol-ring-8 set 0.
     """
 
     noise_dim: int = 8
@@ -84,7 +88,7 @@ class ModelConfig:
     pack: int = 1
     spectral_norm: bool = False
     data_init: bool = False
-    noise_bins: int = 0
+    noise_bins: int = 1000
 
     def __post_init__(self):
         _require_positive("model", self, "noise_dim", "pack")
@@ -112,7 +116,7 @@ class TrainConfig:
     """Optimisation: steps, batch, Adam settings per network, discriminator steps, generator loss.
 
     The defaults (Adam 5e-4 for both networks over 20,000 steps with cosine decay, frames and samples
-    from G's moving average at 0.999, with `model.noise_dim` 8) are those under which a mixture file
+    from G's moving average at 0.999, with `model.noise_dim` 8 and `model.noise_bins` 1,000) are those under which a mixture file
     with only its [mixture] table came closest to its mixture (`python -m benchmarks.fidelity`,
     docs/experiments/two-d.md).
 
