@@ -59,10 +59,10 @@ class ModelConfig:
     data_init: bool = False
     """D's first-layer units start with their boundaries through real points instead of the origin, so D tells
     sharp modes from a spread-out generator from the first step (2-D data)."""
-    noise_bins: int = 0
+    noise_bins: int = 1000
     """K > 0 cuts the first noise coordinate into K equal-probability bins and gives G the bin's one-hot code (as
     InfoGAN's categorical code, without its mutual-information term): G can put whole slabs of noise on separate
-    modes instead of bridging them."""
+    modes instead of bridging them. On by default: with it the fidelity benchmark's random mixtures lose no mode."""
 
     def __post_init__(self):
         _require_positive("model", self, "noise_dim", "pack")
