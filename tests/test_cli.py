@@ -12,15 +12,21 @@ def test_scenarios_lists_one_line_each():
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
     assert [line.split()[0] for line in lines] == [
+        "checkerboard",
         "grid-25",
         "mnist-cgan",
         "mnist-cgan-onehot",
         "mnist-gan",
+        "moons",
+        "pinwheel",
         "protocol-grid-25",
         "protocol-ring-8",
         "ring-8",
+        "spiral",
+        "swiss-roll",
         "two-gaussians",
     ]
+    assert all(len(line.split()) > 3 for line in lines)  # each with its description
 
 
 def test_run_then_sample(tmp_path):
