@@ -103,7 +103,7 @@ def _trajectory(objective, scheme, theta0, psi0, lr_g, lr_d, steps, gamma, d_ste
         theta, psi = carry
         if scheme == "simultaneous":  # both players move from the same point
             theta, psi = g_step(theta, psi), d_steps_from(theta, psi)
-        else:  # D's steps first, then G against the updated D, as toygan.train's train_step does
+        else:  # D's steps first, then G against the updated D, as toygan.engine.train's train_step does
             psi = d_steps_from(theta, psi)
             theta = g_step(theta, psi)
         return (theta, psi), jnp.stack([theta, psi])

@@ -191,7 +191,7 @@ def held_out_size(n_points: int) -> int:
 class PointSource(HeldOutMetrics):
     """Training batches drawn from a fixed set of points; the labels are all 0.
 
-    Slots in beside `toygan.data.MixtureSource`: the networks work in standardised coordinates,
+    Slots in beside `toygan.twod.source.MixtureSource`: the networks work in standardised coordinates,
     (x - mean) / sd per axis of the training part, `draw` gives standardised training points and
     `to_data` maps the generator's output back. `sample` gives training points in data coordinates.
     Hashed by identity, so that it can be a static argument of `jax.jit`."""

@@ -133,7 +133,7 @@ def sample(name: str, key: jax.Array, n: int) -> jax.Array:
 class ToySource(HeldOutMetrics):
     """Training batches drawn fresh from a toy set at every step; the labels are all 0.
 
-    Slots in beside `toygan.data.MixtureSource` and `toygan.twod.points.PointSource`: `draw` gives
+    Slots in beside `toygan.twod.source.MixtureSource` and `toygan.twod.points.PointSource`: `draw` gives
     standardised points ((x - mean) / sd per axis, both estimated from `STATS_POINTS` points),
     `to_data` maps the generator's output back. `held_out_MxD` is a fixed sample for the metrics
     (`toygan.twod.points.evaluate_sample`); the reference samples are fresh draws of its size. Hashed by
