@@ -1,4 +1,7 @@
 import os
+import shutil
+import sys
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -8,6 +11,20 @@ import pytest  # noqa: E402
 
 # Catch the (n,) vs (n, 1) broadcasting slips that GAN code is famous for.
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# The installed `toygan` console script, as a user runs it (tests of the command import these two).
+_SCRIPT = Path(sys.executable).with_name("toygan")
+TOYGAN = str(_SCRIPT if _SCRIPT.is_file() else shutil.which("toygan"))
+# `-s` settings of a run small enough to train in seconds, at a constant rate (so that the compiled
+# program does not depend on --steps and runs of any length share it).
+SMALL_CLI = [
+    *("-s", "model.hidden=[32, 32]"),
+    *("-s", "train.batch_size=64"),
+    *("-s", "view.points=200"),
+    *("-s", "view.eval_samples=200"),
+    *("-s", "view.frame_every=50"),
+    *("-s", "train.lr_schedule=constant"),
+]
 
 
 @pytest.fixture

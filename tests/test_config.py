@@ -112,3 +112,11 @@ def test_missing_file_and_missing_mixture(tmp_path):
         load_scenario(tmp_path / "nope.toml")
     with pytest.raises(ToyganError, match=r"no data table: a scenario needs exactly one of \[mixture\]"):
         scenario_from_table({"name": "x"})
+
+
+@pytest.mark.parametrize("name", ["two-gaussians", "moons"])
+def test_a_conditional_gan_needs_labelled_data(name):
+    with pytest.raises(ToyganError, match=r"model.conditioning needs labelled data: use it with \[mnist\]") as error:
+        load_scenario(name, {"model.conditioning": "embedding"})
+    assert "\n" not in str(error.value)
+    assert load_scenario("mnist-cgan").model.conditioning == "embedding"  # MNIST's labels allow it

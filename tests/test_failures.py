@@ -10,36 +10,21 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import SMALL_CLI
+from conftest import TOYGAN as TOYGAN_SCRIPT
 
 from toygan.engine import rundir
 
-SCRIPT = Path(sys.executable).with_name("toygan")
-TOYGAN = [str(SCRIPT if SCRIPT.is_file() else shutil.which("toygan"))]
+TOYGAN = [TOYGAN_SCRIPT]
 
 # Small and fast. With a constant learning rate the compiled program does not depend on --steps, so all
 # runs here share one compiled trainer through the compilation cache of the `cli` fixture.
-SETTINGS = [
-    "-s",
-    "model.hidden=[32, 32]",
-    "-s",
-    "train.batch_size=64",
-    "-s",
-    "view.points=200",
-    "-s",
-    "view.eval_samples=200",
-    "-s",
-    "view.frame_every=50",
-    "-s",
-    "train.checkpoint_every=100",
-    "-s",
-    "train.lr_schedule=constant",
-]
+SETTINGS = [*SMALL_CLI, "-s", "train.checkpoint_every=100"]
 SMALL = ["--no-live", "--views", "none", *SETTINGS]
 LONG = "100000"  # the steps of a run that is stopped long before its end
 

@@ -2,16 +2,12 @@
 
 import csv
 import json
-import shutil
 import subprocess
-import sys
-from pathlib import Path
+
+from conftest import TOYGAN
 
 from toygan.config import load_scenario
 from toygan.twod.fidelity import COVERAGE_SLACK, MASS_TOLERANCE, SPREAD_RANGE, SW_LIMIT
-
-SCRIPT = Path(sys.executable).with_name("toygan")
-TOYGAN = str(SCRIPT if SCRIPT.is_file() else shutil.which("toygan"))
 
 
 def test_two_gaussians_goes_from_far_to_matching_its_mixture(tmp_path):

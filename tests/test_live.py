@@ -16,23 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from conftest import SMALL_CLI
+from conftest import TOYGAN as TOYGAN_SCRIPT
 
-SCRIPT = Path(sys.executable).with_name("toygan")
-TOYGAN = [str(SCRIPT if SCRIPT.is_file() else shutil.which("toygan"))]
-SMALL = [
-    "-s",
-    "model.hidden=[32, 32]",
-    "-s",
-    "train.batch_size=64",
-    "-s",
-    "view.points=200",
-    "-s",
-    "view.eval_samples=200",
-    "-s",
-    "view.frame_every=50",
-    "-s",
-    "train.lr_schedule=constant",
-]
+TOYGAN = [TOYGAN_SCRIPT]
 
 CHILD = r"""
 import hashlib, json, sys
@@ -172,7 +159,7 @@ class Window:
     def __init__(self, env: dict, out: Path, steps: int):
         self.env, self.out = env, out
         self.process = subprocess.Popen(
-            TOYGAN + ["run", "two-gaussians", "--steps", str(steps), "--out", str(out), *SMALL],
+            TOYGAN + ["run", "two-gaussians", "--steps", str(steps), "--out", str(out), *SMALL_CLI],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

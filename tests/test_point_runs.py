@@ -3,19 +3,16 @@ scenario of its own, scored against held-out points; bad files are one-line erro
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TOYGAN
 
 from toygan.config import load_scenario
 from toygan.twod.toysets import TOY_SETS
 
-SCRIPT = Path(sys.executable).with_name("toygan")
-TOYGAN = str(SCRIPT if SCRIPT.is_file() else shutil.which("toygan"))
 SMALL = [
     "--no-live",
     "--steps",

@@ -245,6 +245,8 @@ class Scenario:
     view: ViewConfig = field(default_factory=ViewConfig)
 
     def __post_init__(self):
+        if self.model.conditioning != "none" and not self.kind.labelled:
+            raise ToyganError('model.conditioning needs labelled data: use it with [mnist], or set it to "none"')
         self.kind.check(self)
         for name in ("batch_size", "generator_batch_size"):
             if getattr(self.train, name) % self.label_run:
@@ -288,28 +290,29 @@ def list_scenarios() -> list[tuple[str, str]]:
 
 
 def load_scenario(name_or_path: str | Path, overrides: dict[str, object] | None = None) -> Scenario:
-    """Read a built-in scenario by name, or a user's TOML file by path, then apply `section.key` overrides."""
+    """Read a built-in scenario by name, a user's TOML file by path, or a data file (`kinds.FILE_KINDS`: a
+    scenario of its kind with only the path), then apply `section.key` overrides."""
     suffix = Path(str(name_or_path)).suffix.lower()
-    if suffix in kinds.FILE_KINDS:  # a data file: a scenario of its kind with only the path
+    if suffix in kinds.FILE_KINDS:
         path = Path(name_or_path).expanduser()
-        table = {"name": path.stem, kinds.FILE_KINDS[suffix]: {"path": str(path)}}
-        for dotted, value in (overrides or {}).items():
-            _set_dotted(table, dotted, value)
-        return scenario_from_table(table)
-    path = _resolve_path(str(name_or_path))
-    try:
-        table = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ToyganError(f"{path}: not valid TOML ({error}): fix the file's syntax") from None
-    except OSError as error:
-        raise ToyganError(f"{path}: cannot read it ({error.strerror})") from None
-    table.setdefault("name", path.stem)
+        table, where = {"name": path.stem, kinds.FILE_KINDS[suffix]: {"path": str(path)}}, ""  # its errors name the file
+    else:
+        path = where = _resolve_path(str(name_or_path))
+        try:
+            table = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise ToyganError(f"{path}: not valid TOML ({error}): fix the file's syntax") from None
+        except OSError as error:
+            raise ToyganError(f"{path}: cannot read it ({error.strerror})") from None
+        table.setdefault("name", path.stem)
     for dotted, value in (overrides or {}).items():
         _set_dotted(table, dotted, value)
     try:
         return scenario_from_table(table)
     except ToyganError as error:
-        raise ToyganError(f"{path}: {error}") from None
+        if not where:
+            raise
+        raise ToyganError(f"{where}: {error}") from None
 
 
 def scenario_from_table(table: dict) -> Scenario:

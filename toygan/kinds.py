@@ -9,9 +9,11 @@ package and one line in `KIND_MODULES`.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,10 +40,16 @@ class DataKind:
     check: Callable[[Any], None] = lambda scenario: None  # raises ToyganError for settings this kind cannot use
     to_samples: Callable[[np.ndarray], np.ndarray] = np.asarray  # generator output -> what `sample` returns
     sample_noun: str = "points"
+    labelled: bool = False  # samples come with labels, so a conditional GAN can learn them
     with_data: Callable[[Any, str], Any] | None = None  # (config, --data path) -> config, for kinds read from a file
     resolve: Callable[[Any], Any] = lambda config: config  # the config as saved in a run folder (absolute paths)
     sweep_refusal: str = ""  # why `toygan sweep` cannot run this kind; "" when it can
     preview: Callable[[Any], tuple[list[str], Any]] | None = None  # data path -> (summary lines, figure) for `toygan data`
+
+
+def absolute_path(config):
+    """`config` with its `path` made absolute ("" kept), so that resume, sample and eval find the data from any folder."""
+    return dataclasses.replace(config, path=str(Path(config.path).expanduser().resolve())) if config.path else config
 
 
 def tables() -> tuple[str, ...]:

@@ -229,15 +229,11 @@ class StopRequest:
 
     def error(self, step: int, steps: int, run_dir: Path) -> RunInterrupted:
         """The error a run stopped by the first signal (or `q`) ends with."""
-        if not self.signals:
-            return RunInterrupted(
-                f"stopped by q in the window at step {step} of {steps}; checkpoint, GIF and records are saved: "
-                f"continue with `toygan resume {run_dir}`"
-            )
+        signum = self.signals[0] if self.signals else signal.SIGINT  # q asks for what Ctrl-C asks for
+        what = _signal_name(signum) if self.signals else "q in the window"
         return RunInterrupted(
-            f"stopped by {_signal_name(self.signals[0])} at step {step} of {steps}; checkpoint, GIF and records are "
-            f"saved: continue with `toygan resume {run_dir}`",
-            128 + self.signals[0],
+            f"stopped by {what} at step {step} of {steps}; checkpoint, GIF and records are saved: continue with `toygan resume {run_dir}`",
+            128 + signum,
         )
 
 

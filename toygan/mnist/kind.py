@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 from toygan.errors import ToyganError
-from toygan.kinds import DataKind
+from toygan.kinds import DataKind, absolute_path
 from toygan.mnist.source import DigitSource, load_digits, to_unit
 
 
@@ -24,11 +23,6 @@ class MnistConfig:
 def check(scenario) -> None:
     if scenario.model.data_init:
         raise ToyganError("model.data_init is for [mixture] scenarios: set model.data_init = false")
-
-
-def resolve(config: MnistConfig) -> MnistConfig:
-    """The data path saved absolute, so that resume, sample and eval find the data from any folder."""
-    return MnistConfig(str(Path(config.path).expanduser().resolve())) if config.path else config
 
 
 def preview(path):
@@ -62,7 +56,8 @@ KIND = DataKind(
     to_samples=to_unit,
     sample_noun="images",
     with_data=lambda config, path: dataclasses.replace(config, path=str(path)),
-    resolve=resolve,
+    resolve=absolute_path,
+    labelled=True,
     preview=preview,
     sweep_refusal="sweeps run on 2-D scenarios: for MNIST, use `toygan run --seed N` per seed, or `toygan compare`",
 )

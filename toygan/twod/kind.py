@@ -61,8 +61,6 @@ def expand(table) -> dict:
 
 def check(scenario) -> None:
     scenario.data.build()
-    if scenario.model.conditioning != "none":
-        raise ToyganError('model.conditioning needs labelled data: use it with [mnist], or set it to "none"')
 
 
 def make_probe(trainer, scenario, announce=None):

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 from toygan.errors import ToyganError
-from toygan.kinds import DataKind
+from toygan.kinds import DataKind, absolute_path
 from toygan.twod import toysets
 from toygan.twod.points import PointSource
 
@@ -40,15 +39,8 @@ def check(scenario) -> None:
         raise ToyganError('[points] needs exactly one of path = "my-points.csv" and toy = "swiss-roll"')
     if config.toy:
         toysets.check_name(config.toy, "points.toy")
-    if scenario.model.conditioning != "none":
-        raise ToyganError('model.conditioning needs labelled data: use it with [mnist], or set it to "none"')
     if scenario.view.optimal_discriminator:
         raise ToyganError("view.optimal_discriminator needs the data's density, which [points] data have none of: turn that panel off")
-
-
-def resolve(config: PointsConfig) -> PointsConfig:
-    """The path saved absolute, so that resume, sample and eval find the points from any folder."""
-    return PointsConfig(str(Path(config.path).expanduser().resolve())) if config.path else config
 
 
 def make_probe(trainer, scenario, announce=None):
@@ -64,5 +56,5 @@ KIND = DataKind(
     make_probe=make_probe,
     check=check,
     with_data=lambda config, path: PointsConfig(path=str(path)),
-    resolve=resolve,
+    resolve=absolute_path,
 )
