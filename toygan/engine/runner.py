@@ -24,6 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ from toygan.engine.train import (
     settle,
     single_update,
     start,
+    state_shapes,
     with_learning_rates,
 )
 from toygan.errors import ToyganError
@@ -168,9 +170,10 @@ def run(
     trainer = make_trainer(config)  # loads the data first: a bad --data leaves no run folder behind
     run_dir = rundir.create_run_dir(Path(out) if out is not None else None, config.name, force)
     with _guarded(run_dir, quiet) as stop_requested:
+        ahead = _compile_ahead(trainer, config)
         rundir.save_scenario(run_dir, config)
         state = start(trainer, config)
-        return _drive(run_dir, config, trainer, state, None, stop_requested, live=live, quiet=quiet, on_frame=on_frame)
+        return _drive(run_dir, config, trainer, state, None, stop_requested, ahead, live=live, quiet=quiet, on_frame=on_frame)
 
 
 def resume(
@@ -196,7 +199,21 @@ def resume(
         elif meta["step"] >= config.train.steps and rundir.summary_step(run_dir) == meta["step"]:
             # (a run that stopped while finishing has no summary of its last step: resuming finishes it)
             raise ToyganError(f"{run_dir} already finished its {config.train.steps} steps: pass --steps N to train on")
-        return _drive(run_dir, config, trainer, state, meta, stop_requested, live=live, quiet=quiet, on_frame=on_frame)
+        ahead = _compile_ahead(trainer, config)
+        return _drive(run_dir, config, trainer, state, meta, stop_requested, ahead, live=live, quiet=quiet, on_frame=on_frame)
+
+
+def _compile_ahead(trainer: Trainer, config: Scenario) -> list[Future]:
+    """Start the probe's work before the first frame (`DataKind.compile_ahead`) in threads, one per core,
+    beside the main thread's own: XLA compiles a program on one core, so a first run compiles on all of
+    them. `_drive` waits for the jobs before it makes the probe, which finds their programs compiled."""
+    jobs = config.kind.compile_ahead(trainer, config, state_shapes(trainer, config))
+    if not jobs:
+        return []
+    pool = ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1), thread_name_prefix="toygan-ahead")
+    futures = [pool.submit(job) for job in jobs]
+    pool.shutdown(wait=False)
+    return futures
 
 
 def _signal_name(signum: int) -> str:
@@ -277,13 +294,17 @@ def _drive(
     state: TrainState,
     checkpoint: dict | None,
     stop_requested: StopRequest,
+    ahead: list[Future],
     *,
     live: bool | None,
     quiet: bool,
     on_frame: FrameCallback | None,
 ) -> Run:
-    """The training loop shared by `run` and `resume`."""
+    """The training loop shared by `run` and `resume`; `ahead`, the jobs of `_compile_ahead`."""
     console = Console(stderr=True, quiet=quiet)
+    display = open_display(live)  # (a window opens while the jobs compile)
+    for job in ahead:
+        job.result()
     probe = config.kind.make_probe(trainer, config, announce=console.print)
     view_cfg, train_cfg = config.view, config.train
     stride = gif_stride(config)
@@ -293,7 +314,6 @@ def _drive(
     history, watchdog = records.history, records.watchdog
     gif = GifWriter(run_dir / rundir.GIF_FILE, view_cfg.fps, keep_frames=None if checkpoint is None else checkpoint["gif_frames"])
 
-    display = open_display(live)
     if live and display.kind == "headless":
         console.print("no display found: frames go to the run folder only")
     view = probe.view(display.figure)
