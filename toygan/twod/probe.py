@@ -48,10 +48,22 @@ def _real_points(trainer: Trainer, key: jax.Array):
     return trainer.source.sample(jax.random.fold_in(key, REAL_POINTS_SALT), trainer.scenario.view.points)
 
 
+def _view_noise(trainer: Trainer, key: jax.Array):
+    return trainer.view_noise(key)
+
+
+# Drawn op by op, as frames always had them: these compiled forms only name them for `remembered`.
+_named_real_points, _named_view_noise = (jax.jit(f, static_argnums=0) for f in (_real_points, _view_noise))
+
+
 def _view_points(trainer: Trainer, key: jax.Array) -> np.ndarray:
-    """The real points every frame shows: drawn op by op, as frames always had them (remembered)."""
-    named = jax.jit(_real_points, static_argnums=0)
-    return np.asarray(remembered(named, trainer, key, op_by_op=lambda: _real_points(trainer, key)))
+    """The real points every frame shows (remembered)."""
+    return np.asarray(remembered(_named_real_points, trainer, key, op_by_op=lambda: _real_points(trainer, key)))
+
+
+def _fixed_noise(trainer: Trainer, key: jax.Array) -> jax.Array:
+    """The noise every frame's generated points come from (remembered)."""
+    return remembered(_named_view_noise, trainer, key, op_by_op=lambda: trainer.view_noise(key))
 
 
 def _compile_observe(trainer: Trainer, state, inputs) -> None:
@@ -87,7 +99,7 @@ class MixtureProbe:
         self.trainer, self.scenario = trainer, scenario
         self.key = jax.random.key(scenario.seed)
         self.n_groups = trainer.source.mixture.n_modes
-        self.z_view_ExZ = trainer.view_noise(self.key)
+        self.z_view_ExZ = _fixed_noise(trainer, self.key)
         self.columns = metrics_columns(self.n_groups)[1:-1]
         self.real_ExD, self.real_radii_E = _comparison_sample(trainer, self.key)
         self.reference = reference_row(trainer.source.mixture, remembered(_reference, trainer, self.key, self.real_ExD, self.real_radii_E))
@@ -99,13 +111,13 @@ class MixtureProbe:
     @classmethod
     def compile_ahead(cls, trainer: Trainer, scenario: Scenario, state) -> list[Callable[[], object]]:
         """The probe's work before a run's first frame as independent jobs, which `runner` runs on all
-        cores at once: the reference figures, the real points a frame shows, and the compiled
+        cores at once: the reference figures, the real points and the noise a frame shows, and the compiled
         observation of a frame of `state`'s shapes. The probe then finds their results remembered
         (`toygan.engine.cache`) and the observation compiled."""
         key = jax.random.key(scenario.seed)
         return [
             lambda: cls._reference_figures(trainer, key),
-            lambda: _view_points(trainer, key),
+            lambda: (_view_points(trainer, key), _fixed_noise(trainer, key)),
             lambda: _compile_observe(trainer, state, cls._observe_shapes(trainer, key)),
         ]
 
@@ -298,7 +310,7 @@ class PointProbe(MixtureProbe):
         self.reference = points.reference_row(remembered(_point_reference, trainer, self.key, held_out_MxD, radii_M))
         self.device = jax.devices()[-1]  # as MixtureProbe's
         self.z_view_ExZ, self.real_ExD, self.real_radii_E = jax.device_put(
-            (trainer.view_noise(self.key), held_out_MxD, radii_M), self.device
+            (_fixed_noise(trainer, self.key), held_out_MxD, radii_M), self.device
         )
 
     @staticmethod
