@@ -1,7 +1,8 @@
 """The compile cache (`toygan.engine.cache`), on the installed `toygan` command in subprocesses: a run fills
 the folder `TOYGAN_COMPILE_CACHE` names; a second run finds it at the default place, compiles nothing
 new and gives the same numbers; a run that differs only in its learning rates starts from its own
-rates; a first run compiles each of its programs once; `--no-compile-cache` writes nothing."""
+rates; a first run compiles each of its programs once; `--no-compile-cache` writes nothing; a folder
+that cannot be written is a one-line error."""
 
 import os
 import re
@@ -19,13 +20,13 @@ RECORDS = ("metrics.csv", "losses.csv", "summary.json")
 PROGRAMS = ("init_state", "_comparison", "_reference", "observe", "_advance")
 
 
-def toygan(*args, user: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def toygan(*args, user: Path, env: dict[str, str] | None = None, code: int = 0) -> subprocess.CompletedProcess:
     """The command with the user's cache folder in `user` (matplotlib's kept where it is: it would rebuild
     its font list) and the default compile cache unless `env` says otherwise."""
     environment = {k: v for k, v in os.environ.items() if k not in ("TOYGAN_COMPILE_CACHE", "JAX_COMPILATION_CACHE_DIR", "DISPLAY")}
     environment.update(XDG_CACHE_HOME=str(user / ".cache"), MPLCONFIGDIR=matplotlib.get_cachedir(), MPLBACKEND="Agg", **(env or {}))
     done = subprocess.run([TOYGAN, *map(str, args)], env=environment, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == code, done.stderr[-3000:]
     return done
 
 
@@ -76,3 +77,12 @@ def test_turned_off_it_writes_nothing(tmp_path):
     toygan("--no-compile-cache", *RUN, "--views", "none", "--out", tmp_path / "run", user=tmp_path)
     assert files(tmp_path / ".cache") == set()
     assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_a_folder_that_cannot_be_written_is_a_one_line_error(tmp_path):
+    done = toygan(*RUN, "--out", tmp_path / "run", user=tmp_path, env={"TOYGAN_COMPILE_CACHE": "/proc/toygan"}, code=2)
+    assert done.stderr.strip().splitlines() == [
+        "error: cannot write the compile cache folder /proc/toygan (No such file or directory): "
+        "set TOYGAN_COMPILE_CACHE to a writable folder, or to off"
+    ]
+    assert not (tmp_path / "run").exists()

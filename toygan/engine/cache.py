@@ -25,6 +25,8 @@ import jax
 import jaxlib
 import numpy as np
 
+from toygan.errors import ToyganError
+
 ENV = "TOYGAN_COMPILE_CACHE"
 OFF = ("off", "0", "no", "false", "none")
 RESULTS = "results"  # the results' subfolder; JAX's programs go to "jax"
@@ -50,7 +52,7 @@ def enable() -> Path | None:
     folder set for JAX itself (`JAX_COMPILATION_CACHE_DIR`) is left in charge of JAX's programs."""
     with _deciding:
         if not _chosen:
-            chosen = folder()
+            chosen = _usable(folder())
             if chosen is not None and not jax.config.jax_compilation_cache_dir:
                 from jax.experimental.compilation_cache import compilation_cache
 
@@ -62,6 +64,23 @@ def enable() -> Path | None:
                 compilation_cache.reset_cache()  # if this process compiled before, JAX decided then that it had no cache
             _chosen.append(chosen)
     return _chosen[0]
+
+
+def _usable(chosen: Path | None) -> Path | None:
+    """`chosen` if it can be written; else None (no cache) for the default folder (a read-only home), and
+    a one-line error for a folder the user named."""
+    if chosen is None:
+        return None
+    try:
+        chosen.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=chosen).close()
+    except OSError as error:
+        if os.environ.get(ENV, "").strip():
+            raise ToyganError(
+                f"cannot write the compile cache folder {chosen} ({error.strerror}): set {ENV} to a writable folder, or to off"
+            ) from None
+        return None
+    return chosen
 
 
 def remembered(program, *args, op_by_op=None):
