@@ -205,11 +205,12 @@ def resume(
 
 def _compile_ahead(trainer: Trainer, config: Scenario) -> list[Future]:
     """Start the probe's work before the first frame (`DataKind.compile_ahead`) in threads, one per core,
-    beside the main thread's own: XLA compiles a program on one core, so a first run compiles on all of
-    them. `_drive` waits for the jobs before it makes the probe, which finds their programs compiled."""
-    jobs = config.kind.compile_ahead(trainer, config, state_shapes(trainer, config))
-    if not jobs:
+    beside the main thread's own (the initial state): while one thread traces a program in Python, XLA
+    compiles the others, outside Python's lock. `_drive` waits for the jobs before it makes the probe,
+    which finds their results remembered and their programs compiled."""
+    if config.kind.compile_ahead is None:
         return []
+    jobs = config.kind.compile_ahead(trainer, config, state_shapes(trainer, config))
     pool = ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1), thread_name_prefix="toygan-ahead")
     futures = [pool.submit(job) for job in jobs]
     pool.shutdown(wait=False)
@@ -302,7 +303,9 @@ def _drive(
 ) -> Run:
     """The training loop shared by `run` and `resume`; `ahead`, the jobs of `_compile_ahead`."""
     console = Console(stderr=True, quiet=quiet)
-    display = open_display(live)  # (a window opens while the jobs compile)
+    # The window opens while the probe's programs compile; without such jobs (MNIST's probe may first
+    # train its evaluator), once the probe is made.
+    display = open_display(live) if ahead else None
     for job in ahead:
         job.result()
     probe = config.kind.make_probe(trainer, config, announce=console.print)
@@ -314,6 +317,7 @@ def _drive(
     history, watchdog = records.history, records.watchdog
     gif = GifWriter(run_dir / rundir.GIF_FILE, view_cfg.fps, keep_frames=None if checkpoint is None else checkpoint["gif_frames"])
 
+    display = display or open_display(live)
     if live and display.kind == "headless":
         console.print("no display found: frames go to the run folder only")
     view = probe.view(display.figure)
