@@ -63,7 +63,7 @@ def _view_points(trainer: Trainer, key: jax.Array) -> np.ndarray:
 
 def _fixed_noise(trainer: Trainer, key: jax.Array) -> jax.Array:
     """The noise every frame's generated points come from (remembered)."""
-    return remembered(_named_view_noise, trainer, key, op_by_op=lambda: trainer.view_noise(key))
+    return remembered(_named_view_noise, trainer, key, op_by_op=lambda: _view_noise(trainer, key))
 
 
 def _compile_observe(trainer: Trainer, state, inputs) -> None:
