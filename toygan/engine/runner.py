@@ -418,6 +418,8 @@ def _drive(
         else:
             view.update(start, jax.device_get(probe.observe(state)), history, records.warnings)
             frame = view.render()
+            if gif.frames_written < checkpoint["gif_frames"] and (start // view_cfg.frame_every) % stride == 0:
+                gif.append(frame)  # a hard kill: the GIF muxer still held the checkpoint's frame
         pending = None
         lengths = iter(chunk_lengths(train_cfg.steps, view_cfg.frame_every, start))
         paused = False
