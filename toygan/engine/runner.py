@@ -27,6 +27,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
@@ -53,6 +54,9 @@ from toygan.engine.train import (
     with_learning_rates,
 )
 from toygan.errors import ToyganError
+
+if TYPE_CHECKING:
+    from toygan.dirac.run import GameRun
 
 FrameCallback = Callable[[int, np.ndarray], None]
 
@@ -141,8 +145,9 @@ def run(
     quiet: bool = False,
     on_frame: FrameCallback | None = None,
     data: str | Path | None = None,
-) -> Run:
-    """Train `scenario` (a built-in name or a TOML path) and write its run folder.
+) -> Run | GameRun:
+    """Train `scenario` (a built-in name or a TOML path) and write its run folder. A dirac-gan scenario plays
+    the game instead and returns a `toygan.dirac.run.GameRun`.
 
     `steps`, `seed` and `overrides` ({"train.lr_generator": 2e-4, ...}) change the scenario; `views`
     lists the panels to draw (["all"] for every one); `live=None` shows a window or notebook cell
@@ -164,6 +169,8 @@ def run(
         config = config.with_data(kind.with_data(config.data, data))
     if views is not None:
         config = dataclasses.replace(config, view=config.view.with_panels(views))
+    if kind.run is not None:  # a game with no networks to train (dirac-gan) runs itself, into a run folder as ours
+        return kind.run(config, out=out, force=force, live=live, quiet=quiet, on_frame=on_frame)
     config = config.with_data(kind.resolve(config.data))  # saved so that resume, sample and eval find the data anywhere
     trainer = make_trainer(config)  # loads the data first: a bad --data leaves no run folder behind
     run_dir = rundir.create_run_dir(Path(out) if out is not None else None, config.name, force)
