@@ -228,9 +228,10 @@ _X_ERROR_HANDLER = []  # the installed handler, kept alive
 
 
 def survive_destroyed_windows() -> None:
-    """Ignore X's BadWindow errors, which Xlib's default handler answers by ending the process: they come
-    when a window is destroyed from outside while Tk still acts on it. Other errors go to the handler
-    that was installed before (Tk's). Only on X11 with libX11 found; elsewhere nothing changes."""
+    """Ignore X's BadWindow and BadDrawable errors, which Xlib's default handler answers by ending the
+    process: they come when a window is destroyed from outside while Tk still acts on it or draws into it.
+    Other errors go to the handler that was installed before (Tk's). Only on X11 with libX11 found;
+    elsewhere nothing changes."""
     if _X_ERROR_HANDLER or not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -258,10 +259,10 @@ def survive_destroyed_windows() -> None:
     handler_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(XErrorEvent))
     xlib.XSetErrorHandler.restype = ctypes.c_void_p
     xlib.XSetErrorHandler.argtypes = [handler_type]
-    bad_window = 3
+    gone = (3, 9)  # BadWindow, BadDrawable
 
     def handler(display, event):
-        if event.contents.error_code == bad_window:
+        if event.contents.error_code in gone:
             return 0
         return handler_type(previous)(display, event) if previous else 0
 

@@ -236,6 +236,10 @@ class DrawWindow:
         import matplotlib.pyplot as plt
 
         plt.show(block=True)
+        try:
+            plt.close(self.figure)  # a window destroyed from outside leaves its figure behind, for matplotlib to close at exit
+        except Exception:  # (Tk's TclError) and to fail: it is gone already
+            pass
 
     def _pixel(self) -> float:
         """The size of a screen pixel in data units."""
