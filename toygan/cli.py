@@ -238,8 +238,10 @@ def draw(
     force: Annotated[bool, typer.Option("--force", help="Edit FILE if it exists: its mixture is loaded and written back.")] = False,
     extent: Annotated[Optional[float], typer.Option(help="Show the plane [-E, E]^2 (default 4, or what the modes need).")] = None,
 ) -> None:
-    """Draw a Gaussian mixture in a window: a click places a mode, the scroll wheel sets its spread, keys
-    1-9 its weight (h lists the keys). Closing the window writes FILE, which `toygan run FILE` trains on."""
+    """Draw a Gaussian mixture in a window; closing it writes FILE, which `toygan run FILE` trains on.
+
+    A click places a mode, the scroll wheel over it sets its spread (x or y held: one axis), keys 1-9 and
+    + / - its weight, a right click or delete removes it; h shows or hides these keys."""
     from toygan.twod.draw import draw as draw_mixture
 
     modes = draw_mixture(file, force=force, extent=extent)
