@@ -1,3 +1,4 @@
+import csv
 import os
 import shutil
 import subprocess
@@ -110,11 +111,20 @@ def xvfb():
         yield display
 
 
-CACHE: dict = {}  # one compilation cache for the window tests of a session
+@pytest.fixture(scope="session")
+def compile_cache(tmp_path_factory) -> dict:
+    """Environment variables that give a child process (a `toygan` command, a Jupyter kernel) one JAX
+    compilation cache shared with the other children of this test session: runs of the same settings
+    compile once."""
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax-cache")),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
 
 
 @pytest.fixture
-def desktop(tmp_path_factory):
+def desktop(compile_cache):
     """An X display with a small window manager (openbox) and xdotool to type and click into it: the
     environment of a process that opens its windows there."""
     missing = [tool for tool in ("xdotool", "openbox") if shutil.which(tool) is None]
@@ -125,9 +135,7 @@ def desktop(tmp_path_factory):
             **os.environ,
             "DISPLAY": display,
             "MPLBACKEND": "TkAgg",
-            "JAX_COMPILATION_CACHE_DIR": str(CACHE.setdefault("dir", tmp_path_factory.mktemp("jax-cache"))),
-            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+            **compile_cache,
         }
         manager = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -135,6 +143,14 @@ def desktop(tmp_path_factory):
         finally:
             manager.terminate()
             manager.wait(timeout=10)
+
+
+def rows(path: Path) -> list[dict]:
+    """A run folder's CSV file as rows; none before it is written."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def wait_for(what, timeout: float = 60.0, process=None):

@@ -4,7 +4,6 @@ real key presses (xdotool, through the X server as a keyboard's) and closed as a
 Without Xvfb (or xdotool and openbox, for the keys) these tests skip; with TOYGAN_REQUIRE_WINDOW=1 (set by
 .ci/run) they fail instead, so that CI cannot pass without having tested the window."""
 
-import csv
 import json
 import os
 import signal
@@ -14,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_CLI, wait_for
+from conftest import SMALL_CLI, rows, wait_for
 from conftest import TOYGAN as TOYGAN_SCRIPT
 
 TOYGAN = [TOYGAN_SCRIPT]
@@ -65,13 +64,6 @@ def test_live_window_shows_each_frame(xvfb, tmp_path):
         assert (out / name).read_text() == (headless / name).read_text(), name
     assert not (out / "controls.csv").exists()
     assert json.loads((out / "summary.json").read_text())["steered"] is False
-
-
-def rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 class Window:

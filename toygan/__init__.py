@@ -6,7 +6,7 @@ points = result.sample(500)
 """
 
 from toygan.config import Scenario, list_scenarios, load_scenario
-from toygan.engine.runner import Run, load_run, run
+from toygan.engine.runner import Run, load_run, resume, run
 from toygan.errors import ToyganError
 
-__all__ = ["Run", "Scenario", "ToyganError", "list_scenarios", "load_run", "load_scenario", "run"]
+__all__ = ["Run", "Scenario", "ToyganError", "list_scenarios", "load_run", "load_scenario", "resume", "run"]

@@ -47,7 +47,8 @@ def drawing_canvas(figure: Figure):
     return canvas if hasattr(canvas, "buffer_rgba") else FigureCanvasAgg(figure)
 
 
-def _in_notebook() -> bool:
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter (IPython) kernel."""
     shell = sys.modules.get("IPython")
     ip = shell.get_ipython() if shell else None
     return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
@@ -68,6 +69,8 @@ class Display:
     """Owns the figure; `refresh` shows the latest drawn frame without blocking training."""
 
     kind = "headless"
+    stop_control = "q in the window"  # what asked for a stop through `take_actions`, as its message names it
+    progress_bar = True  # the console's progress bar goes with it
 
     def __init__(self):
         self.figure = Figure(figsize=FIGSIZE, dpi=DPI)
@@ -85,8 +88,8 @@ class Display:
         """Let `seconds` pass, keeping a window responsive."""
         time.sleep(seconds)
 
-    def set_status(self, text: str) -> None:
-        """A line on the window's legend (e.g. "paused"); nothing to show headless."""
+    def show_state(self, step: int, paused: bool, rates: tuple[float, float]) -> None:
+        """Whether the run is paused at `step`, and its learning rates (G's, D's); nothing to show headless."""
 
     def close(self) -> None:
         """Nothing to release."""
@@ -185,7 +188,8 @@ class WindowDisplay(Display):
         if self.closed:
             time.sleep(max(0.0, end - time.monotonic()))
 
-    def set_status(self, text: str) -> None:
+    def show_state(self, step: int, paused: bool, rates: tuple[float, float]) -> None:
+        text = f"paused at step {step}: space resumes" if paused else ""  # a line of the legend
         if text != self._status:
             self._status = text
             self._redraw()
@@ -297,7 +301,7 @@ def open_display(live: bool | None) -> Display:
     """`live=None` picks a notebook cell or a window when one can be shown; `False` is always headless."""
     if live is False:
         return Display()
-    if _in_notebook():
+    if in_notebook():
         return NotebookDisplay()
     if window_backend() is not None:
         return WindowDisplay()

@@ -37,8 +37,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from toygan.config import Scenario, load_scenario
 from toygan.engine import rundir
-from toygan.engine.display import open_display
+from toygan.engine.display import Display, open_display
 from toygan.engine.gif import GifWriter
+from toygan.engine.notebook import LiveRun, widgets_here
 from toygan.engine.probe import Probe
 from toygan.engine.records import ControlLog, FrameLog, write_summary
 from toygan.engine.report import write_report
@@ -145,14 +146,15 @@ def run(
     quiet: bool = False,
     on_frame: FrameCallback | None = None,
     data: str | Path | None = None,
-) -> Run | GameRun:
+) -> Run | GameRun | LiveRun:
     """Train `scenario` (a built-in name or a TOML path) and write its run folder. A dirac-gan scenario plays
     the game instead and returns a `toygan.dirac.run.GameRun`.
 
     `steps`, `seed` and `overrides` ({"train.lr_generator": 2e-4, ...}) change the scenario; `views`
     lists the panels to draw (["all"] for every one); `live=None` shows a window or notebook cell
-    when one can be shown, `False` renders to files only. `data` is the MNIST file or folder of an
-    MNIST scenario. Raises `ToyganError` if training diverges and `RunInterrupted` on Ctrl-C or SIGTERM,
+    when one can be shown, `False` renders to files only. In Jupyter with ipywidgets, the run trains in
+    the background beside its controls, and a `LiveRun` stands for the `Run` until it ends. `data` is
+    the MNIST file or folder of an MNIST scenario. Raises `ToyganError` if training diverges and `RunInterrupted` on Ctrl-C or SIGTERM,
     in both cases after completing the run folder; `RunAborted` on a second signal and `WriteFailed` when
     a file cannot be written, in both cases with the last checkpoint kept.
     """
@@ -174,10 +176,14 @@ def run(
     config = config.with_data(kind.resolve(config.data))  # saved so that resume, sample and eval find the data anywhere
     trainer = make_trainer(config)  # loads the data first: a bad --data leaves no run folder behind
     run_dir = rundir.create_run_dir(Path(out) if out is not None else None, config.name, force)
-    with _guarded(run_dir, quiet) as stop_requested:
-        rundir.save_scenario(run_dir, config)
-        state = start(trainer, config)
-        return _drive(run_dir, config, trainer, state, None, stop_requested, live=live, quiet=quiet, on_frame=on_frame)
+
+    def train(display: Display | None) -> Run:
+        with _guarded(run_dir, quiet) as stop_requested:
+            rundir.save_scenario(run_dir, config)
+            state = start(trainer, config)
+            return _drive(run_dir, config, trainer, state, None, stop_requested, display, live=live, quiet=quiet, on_frame=on_frame)
+
+    return _launch(run_dir, train, live)
 
 
 def resume(
@@ -187,10 +193,15 @@ def resume(
     live: bool | None = None,
     quiet: bool = False,
     on_frame: FrameCallback | None = None,
-) -> Run:
-    """Continue a run from its last checkpoint, to `steps` in all if given (else the scenario's steps)."""
+) -> Run | LiveRun:
+    """Continue a run from its last checkpoint, to `steps` in all if given (else the scenario's steps);
+    shown and steered as `run` is."""
     run_dir = Path(run_dir)
     config = rundir.load_run_scenario(run_dir)
+    return _launch(run_dir, functools.partial(_resume, run_dir, config, steps, live, quiet, on_frame), live)
+
+
+def _resume(run_dir: Path, config: Scenario, steps: int | None, live, quiet: bool, on_frame, display: Display | None) -> Run:
     with _guarded(run_dir, quiet) as stop_requested:
         trainer = make_trainer(config)
         state, meta = rundir.load_checkpoint(run_dir, start(trainer, config))
@@ -203,7 +214,12 @@ def resume(
         elif meta["step"] >= config.train.steps and rundir.summary_step(run_dir) == meta["step"]:
             # (a run that stopped while finishing has no summary of its last step: resuming finishes it)
             raise ToyganError(f"{run_dir} already finished its {config.train.steps} steps: pass --steps N to train on")
-        return _drive(run_dir, config, trainer, state, meta, stop_requested, live=live, quiet=quiet, on_frame=on_frame)
+        return _drive(run_dir, config, trainer, state, meta, stop_requested, display, live=live, quiet=quiet, on_frame=on_frame)
+
+
+def _launch(run_dir: Path, train: Callable[[Display | None], Run], live: bool | None) -> Run | LiveRun:
+    """Train here, or in Jupyter with ipywidgets in a background thread beside the widgets that steer it."""
+    return LiveRun(run_dir, train) if widgets_here(live) else train(None)
 
 
 def _signal_name(signum: int) -> str:
@@ -216,11 +232,11 @@ class StopRequest:
 
     def __init__(self, quiet: bool):
         self.signals: list[int] = []
-        self.by_key = False  # `q` in the live window: a stop as the first Ctrl-C asks for
+        self.by_control: str | None = None  # `q` in the window or a notebook's stop button, by name: a stop as the first Ctrl-C asks for
         self._quiet = quiet
 
     def is_set(self) -> bool:
-        return bool(self.signals) or self.by_key
+        return bool(self.signals) or self.by_control is not None
 
     def handle(self, signum: int, frame) -> None:
         self.signals.append(signum)
@@ -237,7 +253,7 @@ class StopRequest:
     def error(self, step: int, steps: int, run_dir: Path) -> RunInterrupted:
         """The error a run stopped by the first signal (or `q`) ends with."""
         signum = self.signals[0] if self.signals else signal.SIGINT  # q asks for what Ctrl-C asks for
-        what = _signal_name(signum) if self.signals else "q in the window"
+        what = _signal_name(signum) if self.signals else self.by_control
         return RunInterrupted(
             f"stopped by {what} at step {step} of {steps}; checkpoint, GIF and records are saved: continue with `toygan resume {run_dir}`",
             128 + signum,
@@ -284,12 +300,14 @@ def _drive(
     state: TrainState,
     checkpoint: dict | None,
     stop_requested: StopRequest,
+    display: Display | None,
     *,
     live: bool | None,
     quiet: bool,
     on_frame: FrameCallback | None,
 ) -> Run:
-    """The training loop shared by `run` and `resume`."""
+    """The training loop shared by `run` and `resume`; it shows frames on `display`, else on what
+    `open_display(live)` finds."""
     console = Console(stderr=True, quiet=quiet)
     probe = config.kind.make_probe(trainer, config, announce=console.print)
     view_cfg, train_cfg = config.view, config.train
@@ -300,7 +318,7 @@ def _drive(
     history, watchdog = records.history, records.watchdog
     gif = GifWriter(run_dir / rundir.GIF_FILE, view_cfg.fps, keep_frames=None if checkpoint is None else checkpoint["gif_frames"])
 
-    display = open_display(live)
+    display = display or open_display(live)
     if live and display.kind == "headless":
         console.print("no display found: frames go to the run folder only")
     view = probe.view(display.figure)
@@ -312,7 +330,7 @@ def _drive(
         TextColumn("D {task.fields[d_loss]}  G {task.fields[g_loss]}  {task.fields[status]}"),
         TimeRemainingColumn(),
         console=console,
-        disable=quiet,
+        disable=quiet or not display.progress_bar,
     )
     verb = "training" if checkpoint is None else f"resuming at step {start}"
     console.print(f"[bold]{config.name}[/]: {verb}, {train_cfg.steps} steps, frame every {view_cfg.frame_every}, run folder {run_dir}")
@@ -388,7 +406,7 @@ def _drive(
                     continue  # only while paused: running, the next frame comes anyway
                 one_frame, value = True, view_cfg.frame_every
             elif action == "stop":
-                stop_requested.by_key = True
+                stop_requested.by_control = display.stop_control
             elif action in ("lr_halve", "lr_double"):
                 factor = 0.5 if action == "lr_halve" else 2.0
                 lr_g, lr_d = learning_rates(state)
@@ -420,6 +438,7 @@ def _drive(
     with records, controls, gif, progress:
         task = progress.add_task("training", total=train_cfg.steps, completed=start, rate="-", d_loss="-", g_loss="-", status="")
         started = time.perf_counter()
+        display.show_state(start, False, learning_rates(state))
         if checkpoint is None:
             record(0, None, probe.observe(state), state)
         else:
@@ -443,7 +462,7 @@ def _drive(
                 paused, one_frame, state = steer(actions, paused, step, state)
                 if stop_requested.is_set():
                     break
-                display.set_status(f"paused at step {step}: space resumes" if paused else "")
+                display.show_state(step, paused, learning_rates(state))
                 if paused and not one_frame:
                     display.wait(0.05)
                     continue
