@@ -149,8 +149,12 @@ class LiveRun:
         self._thread = threading.Thread(target=context.run, args=(self._train, train), name=f"toygan {run_dir.name}", daemon=True)
         self._thread.start()
         atexit.register(self.stop)  # a kernel that shuts down leaves a complete, resumable run folder
-        while not (self.display.started.wait(0.1) or self.done):
-            pass
+        try:
+            while not (self.display.started.wait(0.1) or self.done):
+                pass
+        except KeyboardInterrupt:  # the kernel interrupted while the run starts: a stop as Ctrl-C's
+            self.stop()
+            raise
         if not self.display.started.is_set():
             self.wait()  # raises what stopped the run before it began
 

@@ -10,7 +10,8 @@ In a live window, keys steer the run at frame boundaries (`display.KEYS`): pause
 single D or G updates, learning rates halved or doubled, the panels, a PNG, and `q`, a stop as Ctrl-C's.
 Each is a row of controls.csv (step, action, value); what changes the training state is checkpointed at
 once, so that `resume` goes on from it, and marks the run as steered in its summary. Closing the window
-lets training go on headless.
+lets training go on headless. In Jupyter, the buttons of `notebook` ask for the same through the same
+path.
 """
 
 from __future__ import annotations
@@ -152,11 +153,13 @@ def run(
 
     `steps`, `seed` and `overrides` ({"train.lr_generator": 2e-4, ...}) change the scenario; `views`
     lists the panels to draw (["all"] for every one); `live=None` shows a window or notebook cell
-    when one can be shown, `False` renders to files only. In Jupyter with ipywidgets, the run trains in
-    the background beside its controls, and a `LiveRun` stands for the `Run` until it ends. `data` is
-    the MNIST file or folder of an MNIST scenario. Raises `ToyganError` if training diverges and `RunInterrupted` on Ctrl-C or SIGTERM,
+    when one can be shown, `False` renders to files only. `data` is the MNIST file or folder of an
+    MNIST scenario. Raises `ToyganError` if training diverges and `RunInterrupted` on Ctrl-C or SIGTERM,
     in both cases after completing the run folder; `RunAborted` on a second signal and `WriteFailed` when
     a file cannot be written, in both cases with the last checkpoint kept.
+
+    In Jupyter with ipywidgets, the run trains in the background beside buttons that steer it, and the
+    call returns a `LiveRun`, which stands for the `Run` (see `toygan.engine.notebook`).
     """
     overrides = dict(overrides or {})
     if steps is not None:
@@ -201,7 +204,15 @@ def resume(
     return _launch(run_dir, functools.partial(_resume, run_dir, config, steps, live, quiet, on_frame), live)
 
 
-def _resume(run_dir: Path, config: Scenario, steps: int | None, live, quiet: bool, on_frame, display: Display | None) -> Run:
+def _resume(
+    run_dir: Path,
+    config: Scenario,
+    steps: int | None,
+    live: bool | None,
+    quiet: bool,
+    on_frame: FrameCallback | None,
+    display: Display | None,
+) -> Run:
     with _guarded(run_dir, quiet) as stop_requested:
         trainer = make_trainer(config)
         state, meta = rundir.load_checkpoint(run_dir, start(trainer, config))
@@ -232,7 +243,8 @@ class StopRequest:
 
     def __init__(self, quiet: bool):
         self.signals: list[int] = []
-        self.by_control: str | None = None  # `q` in the window or a notebook's stop button, by name: a stop as the first Ctrl-C asks for
+        # What asked for a stop as the first Ctrl-C does, by name: `q` in the window, a notebook's stop button.
+        self.by_control: str | None = None
         self._quiet = quiet
 
     def is_set(self) -> bool:
