@@ -20,8 +20,8 @@ SETTINGS = {"view.frame_every": 50, "train.lr_schedule": "constant"}
 
 @pytest.fixture
 def start(monkeypatch, tmp_path, tiny_overrides):
-    """Starts a long run in its folder `out` as inside a Jupyter kernel: the widgets are real, their
-    messages to a frontend go nowhere. A run still training when the test ends is stopped."""
+    """`start(out)` starts a long run into folder `out` as inside a Jupyter kernel: the widgets are real,
+    their messages to a frontend go nowhere. A run still training when the test ends is stopped."""
     monkeypatch.setattr(notebook, "in_notebook", lambda: True)
     started = []
 
