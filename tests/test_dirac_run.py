@@ -14,7 +14,6 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 from test_failures import Commands, finish, last_line
-from test_live import xvfb  # noqa: F401 (a fixture: an X display)
 
 import toygan
 from toygan.engine.compare import compare

@@ -230,7 +230,7 @@ def _animate(run_dir: Path, scenario: Scenario, panels, paths_PxTx2, live, conso
                         k += 1
                         name = f"frame-{steps[index - 1]:07d}-{k}.png"
                     rundir.write_atomic(run_dir / name, png_bytes(frame))
-            display.set_status(f"paused at step {steps[max(index - 1, 0)]}: space resumes" if paused else "")
+            display.show_state(steps[max(index - 1, 0)], paused, (train.lr_generator, train.lr_discriminator))
             if paused and not one_frame:
                 display.wait(0.05)
                 continue
