@@ -1,6 +1,10 @@
+import csv
 import os
 import shutil
+import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -66,3 +70,101 @@ def bar_mnist(tmp_path_factory):
     (x_train, y_train), (x_test, y_test) = bar_digits(1200, 0), bar_digits(300, 1)
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return path
+
+
+# Window tests: a virtual X display (Xvfb), and for real keys and clicks xdotool and a small window
+# manager (openbox). Without them these tests skip; with TOYGAN_REQUIRE_WINDOW=1 (set by .ci/run) they
+# fail instead, so that CI cannot pass without having tested the windows.
+
+
+def unavailable(reason: str):
+    """Skip, or fail where the window must be tested (TOYGAN_REQUIRE_WINDOW=1, as in CI)."""
+    if os.environ.get("TOYGAN_REQUIRE_WINDOW") == "1":
+        pytest.fail(f"{reason}, and TOYGAN_REQUIRE_WINDOW=1 asks for the window to be tested")
+    pytest.skip(reason)
+
+
+def start_xvfb(size: str):
+    if shutil.which("Xvfb") is None:
+        unavailable("Xvfb is not installed (apt-get install xvfb); no window can be tested here")
+    return subprocess.Popen(
+        ["Xvfb", "-displayfd", "1", "-screen", "0", size, "-nolisten", "tcp"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+@contextmanager
+def x_server(size: str):
+    server = start_xvfb(size)
+    number = server.stdout.readline().strip()
+    try:
+        if not number:
+            unavailable("Xvfb did not start")
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()
+
+
+@pytest.fixture
+def xvfb():
+    with x_server("800x700x24") as display:
+        yield display
+
+
+@pytest.fixture(scope="session")
+def compile_cache(tmp_path_factory) -> dict:
+    """Environment variables that give a child process (a `toygan` command, a Jupyter kernel) one JAX
+    compilation cache shared with the other children of this test session: runs of the same settings
+    compile once."""
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax-cache")),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
+@pytest.fixture
+def desktop(compile_cache):
+    """An X display with a small window manager (openbox) and xdotool to type and click into it: the
+    environment of a process that opens its windows there."""
+    missing = [tool for tool in ("xdotool", "openbox") if shutil.which(tool) is None]
+    if missing:
+        unavailable(f"{' and '.join(missing)} not installed (apt-get install xdotool openbox): the window's keys cannot be tested here")
+    with x_server("1400x1000x24") as display:
+        env = {
+            **os.environ,
+            "DISPLAY": display,
+            "MPLBACKEND": "TkAgg",
+            **compile_cache,
+        }
+        manager = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            yield env
+        finally:
+            manager.terminate()
+            manager.wait(timeout=10)
+
+
+def rows(path: Path) -> list[dict]:
+    """A run folder's CSV file as rows; none before it is written."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def wait_for(what, timeout: float = 60.0, process=None):
+    """Poll `what()` until it is true; fails after `timeout` s or when `process` ended first."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = what()
+        if value:
+            return value
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"toygan ended ({process.returncode}) while waiting: {process.communicate()[1][-3000:]}")
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")

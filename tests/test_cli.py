@@ -13,6 +13,7 @@ def test_scenarios_lists_one_line_each():
     lines = result.output.strip().splitlines()
     assert [line.split()[0] for line in lines] == [
         "checkerboard",
+        "dirac-gan",
         "grid-25",
         "mnist-cgan",
         "mnist-cgan-onehot",

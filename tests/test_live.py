@@ -4,19 +4,16 @@ real key presses (xdotool, through the X server as a keyboard's) and closed as a
 Without Xvfb (or xdotool and openbox, for the keys) these tests skip; with TOYGAN_REQUIRE_WINDOW=1 (set by
 .ci/run) they fail instead, so that CI cannot pass without having tested the window."""
 
-import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_CLI
+from conftest import SMALL_CLI, rows, wait_for
 from conftest import TOYGAN as TOYGAN_SCRIPT
 
 TOYGAN = [TOYGAN_SCRIPT]
@@ -48,70 +45,6 @@ toygan.run("two-gaussians", steps=200, out=sys.argv[3], live=False, quiet=True,
 """
 
 
-def unavailable(reason: str):
-    """Skip, or fail where the window must be tested (TOYGAN_REQUIRE_WINDOW=1, as in CI)."""
-    if os.environ.get("TOYGAN_REQUIRE_WINDOW") == "1":
-        pytest.fail(f"{reason}, and TOYGAN_REQUIRE_WINDOW=1 asks for the window to be tested")
-    pytest.skip(reason)
-
-
-def start_xvfb(size: str):
-    if shutil.which("Xvfb") is None:
-        unavailable("Xvfb is not installed (apt-get install xvfb); the live window cannot be tested here")
-    return subprocess.Popen(
-        ["Xvfb", "-displayfd", "1", "-screen", "0", size, "-nolisten", "tcp"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-
-
-@contextmanager
-def x_server(size: str):
-    server = start_xvfb(size)
-    number = server.stdout.readline().strip()
-    try:
-        if not number:
-            unavailable("Xvfb did not start")
-        yield f":{number}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        server.stdout.close()
-
-
-@pytest.fixture
-def xvfb():
-    with x_server("800x700x24") as display:
-        yield display
-
-
-@pytest.fixture
-def desktop(tmp_path_factory):
-    """An X display with a small window manager (openbox) and xdotool to type into it: (env, run)."""
-    missing = [tool for tool in ("xdotool", "openbox") if shutil.which(tool) is None]
-    if missing:
-        unavailable(f"{' and '.join(missing)} not installed (apt-get install xdotool openbox): the window's keys cannot be tested here")
-    with x_server("1400x1000x24") as display:
-        env = {
-            **os.environ,
-            "DISPLAY": display,
-            "MPLBACKEND": "TkAgg",
-            "JAX_COMPILATION_CACHE_DIR": str(CACHE.setdefault("dir", tmp_path_factory.mktemp("jax-cache"))),
-            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-        }
-        manager = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            yield env
-        finally:
-            manager.terminate()
-            manager.wait(timeout=10)
-
-
-CACHE: dict = {}  # one compilation cache for the window tests of a session
-
-
 def test_live_window_shows_each_frame(xvfb, tmp_path):
     env = {**os.environ, "DISPLAY": xvfb, "MPLBACKEND": "TkAgg"}
     out, headless = tmp_path / "run", tmp_path / "headless"
@@ -131,26 +64,6 @@ def test_live_window_shows_each_frame(xvfb, tmp_path):
         assert (out / name).read_text() == (headless / name).read_text(), name
     assert not (out / "controls.csv").exists()
     assert json.loads((out / "summary.json").read_text())["steered"] is False
-
-
-def rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def wait_for(what, timeout: float = 60.0, process=None):
-    """Poll `what()` until it is true; fails after `timeout` s or when `process` ended first."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = what()
-        if value:
-            return value
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"toygan ended ({process.returncode}) while waiting: {process.communicate()[1][-3000:]}")
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 class Window:

@@ -251,6 +251,23 @@ def data(
 
 
 @app.command()
+@_user_errors
+def draw(
+    file: Annotated[Path, typer.Argument(help="The scenario file to write, ending in .toml.")],
+    force: Annotated[bool, typer.Option("--force", help="Edit FILE if it exists: its mixture is loaded and written back.")] = False,
+    extent: Annotated[Optional[float], typer.Option(help="Show the plane [-E, E]^2 (default 4, or what the modes need).")] = None,
+) -> None:
+    """Draw a Gaussian mixture in a window; closing it writes FILE, which `toygan run FILE` trains on.
+
+    A click places a mode, the scroll wheel over it sets its spread (x or y held: one axis), keys 1-9 and
+    + / - its weight, a right click or delete removes it; h shows or hides these keys."""
+    from toygan.twod.draw import draw as draw_mixture
+
+    modes = draw_mixture(file, force=force, extent=extent)
+    typer.echo(f"wrote {file}: {modes} mode{'s' if modes != 1 else ''}; train on it with: toygan run {file}")
+
+
+@app.command()
 def scenarios() -> None:
     """List the built-in scenarios, one line each."""
     entries = list_scenarios()

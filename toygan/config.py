@@ -332,6 +332,9 @@ def scenario_from_table(table: dict) -> Scenario:
         raise ToyganError(f"{what}: a scenario needs exactly one of {names}, e.g. [mixture] with weights, means, variances{hint}")
     kind = kinds.get(found[0])
     data = _build(kind.config, kind.prepare(table.pop(found[0])), found[0])
+    for section, settings in kind.defaults.items():  # the kind's own defaults, under what the file and -s give
+        if isinstance(table.get(section, {}), dict):
+            table[section] = {**settings, **table.get(section, {})}
     return _build(Scenario, table, "", data=data)
 
 

@@ -4,7 +4,9 @@ scenario table (as gymnax's `make(name)` looks up an environment).
 A kind gives the engine everything that depends on the data: the config class of its table, the
 source of training batches, the probe that scores and draws frames, and how samples reach a user.
 The engine, the config and the CLI know kinds only through this registry, so a new kind is a new
-package and one line in `KIND_MODULES`.
+package and one line in `KIND_MODULES`. A kind with no networks to train (the Dirac-GAN game, two numbers)
+gives its own `run` instead of a source and a probe, since the engine's compiled training, records and
+checkpoints are all about networks; it still shares the scenario file, the run folder and the CLI.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ KIND_MODULES = {
     "mixture": "toygan.twod.kind",
     "points": "toygan.twod.points_kind",
     "mnist": "toygan.mnist.kind",
+    "dirac": "toygan.dirac.kind",
 }
 # Data files `toygan run FILE` learns directly, by suffix -> the kind whose table takes them as `path`.
 FILE_KINDS = {".csv": "points", ".npy": "points"}
@@ -46,7 +49,10 @@ class DataKind:
     with_data: Callable[[Any, str], Any] | None = None  # (config, --data path) -> config, for kinds read from a file
     resolve: Callable[[Any], Any] = lambda config: config  # the config as saved in a run folder (absolute paths)
     sweep_refusal: str = ""  # why `toygan sweep` cannot run this kind; "" when it can
+    compare_refusal: str = ""  # why `toygan compare` cannot run this kind; "" when it can
     preview: Callable[[Any], tuple[list[str], Any]] | None = None  # data path -> (summary lines, figure) for `toygan data`
+    defaults: dict[str, dict] = dataclasses.field(default_factory=dict)  # its own defaults in [train], [view]: {"train": {"steps": 500}}
+    run: Callable[..., Any] | None = None  # (scenario, out, force, live, quiet, on_frame) -> result: a kind with no networks runs itself
 
 
 def absolute_path(config):

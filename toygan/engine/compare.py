@@ -97,6 +97,9 @@ def compare(
     `data` is the data file or folder of a scenario that reads one (MNIST), as `run` takes it."""
     if not vary:
         raise ToyganError("nothing to compare: give at least one --vary section.key=value1,value2")
+    base = load_scenario(scenario, overrides)
+    if base.kind.compare_refusal:
+        raise ToyganError(f"{base.name}: {base.kind.compare_refusal}")
     keys = list(vary)
     settings = [dict(zip(keys, values)) for values in itertools.product(*(vary[k] for k in keys))]
     for setting in settings:  # a bad --vary is reported before anything is trained or written

@@ -6,8 +6,10 @@ import io
 import os
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
+from matplotlib.backend_bases import KeyEvent
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -45,13 +47,14 @@ def drawing_canvas(figure: Figure):
     return canvas if hasattr(canvas, "buffer_rgba") else FigureCanvasAgg(figure)
 
 
-def _in_notebook() -> bool:
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter (IPython) kernel."""
     shell = sys.modules.get("IPython")
     ip = shell.get_ipython() if shell else None
     return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
 
 
-def _window_backend() -> str | None:
+def window_backend() -> str | None:
     """The interactive matplotlib backend a window would use here, or None when there is no screen."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return None
@@ -66,6 +69,8 @@ class Display:
     """Owns the figure; `refresh` shows the latest drawn frame without blocking training."""
 
     kind = "headless"
+    stop_control = "q in the window"  # what asked for a stop through `take_actions`, as its message names it
+    progress_bar = True  # the console's progress bar goes with it
 
     def __init__(self):
         self.figure = Figure(figsize=FIGSIZE, dpi=DPI)
@@ -83,8 +88,8 @@ class Display:
         """Let `seconds` pass, keeping a window responsive."""
         time.sleep(seconds)
 
-    def set_status(self, text: str) -> None:
-        """A line on the window's legend (e.g. "paused"); nothing to show headless."""
+    def show_state(self, step: int, paused: bool, rates: tuple[float, float]) -> None:
+        """Whether the run is paused at `step`, and its learning rates (G's, D's); nothing to show headless."""
 
     def close(self) -> None:
         """Nothing to release."""
@@ -100,14 +105,8 @@ class WindowDisplay(Display):
         import matplotlib.pyplot as plt
 
         self._plt = plt
-        self.figure = plt.figure(figsize=FIGSIZE, dpi=DPI)
+        self.figure = open_window("toygan", FIGSIZE, self._on_key)
         self._canvas = self.figure.canvas  # the window's; matplotlib swaps in its base canvas when the window closes
-        manager = self._canvas.manager
-        manager.set_window_title("toygan")
-        # toygan's keys replace matplotlib's defaults for this window only; other keys keep their defaults.
-        if getattr(manager, "key_press_handler_id", None) is not None:
-            self.figure.canvas.mpl_disconnect(manager.key_press_handler_id)
-        self.figure.canvas.mpl_connect("key_press_event", self._on_key)
         self._actions: list[str] = []
         self._status = ""
         self.closed = self._gone = False
@@ -125,18 +124,15 @@ class WindowDisplay(Display):
             animated=True,  # drawn over each frame in the window only: never in the GIF
         )
         plt.show(block=False)
-        _survive_destroyed_windows()
 
-    def _on_key(self, event) -> None:
-        from matplotlib.backend_bases import key_press_handler
-
+    def _on_key(self, event) -> bool:
+        """Take toygan's keys; the others keep matplotlib's defaults (ctrl+w closes the window: training goes on headless)."""
         if event.key == "h":
             self._legend.set_visible(not self._legend.get_visible())
             self._redraw()
         elif event.key in KEYS:
             self._actions.append(KEYS[event.key])
-        else:  # matplotlib's default for the other keys (ctrl+w closes the window: training goes on headless)
-            key_press_handler(event, event.canvas, getattr(event.canvas.manager, "toolbar", None))
+        return event.key == "h" or event.key in KEYS
 
     def _flush(self) -> None:
         """Let the window handle its events; a window destroyed from outside (not through the window
@@ -192,7 +188,8 @@ class WindowDisplay(Display):
         if self.closed:
             time.sleep(max(0.0, end - time.monotonic()))
 
-    def set_status(self, text: str) -> None:
+    def show_state(self, step: int, paused: bool, rates: tuple[float, float]) -> None:
+        text = f"paused at step {step}: space resumes" if paused else ""  # a line of the legend
         if text != self._status:
             self._status = text
             self._redraw()
@@ -207,13 +204,38 @@ class WindowDisplay(Display):
                 pass
 
 
+def open_window(title: str, figsize: tuple[float, float], on_key: Callable[[KeyEvent], bool], toolbar: bool = True) -> Figure:
+    """A pyplot figure in a window of its own, titled `title`, shown at the next `plt.show`. Its key presses
+    go to `on_key` first: the keys it takes (returns True for) replace matplotlib's defaults in this window
+    only, and the others keep them (`q` and `ctrl+w` close it). A window destroyed from outside does not
+    end the process (`survive_destroyed_windows`)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.backend_bases import key_press_handler
+
+    with plt.rc_context({} if toolbar else {"toolbar": "None"}):
+        figure = plt.figure(figsize=figsize, dpi=DPI)
+    manager = figure.canvas.manager
+    manager.set_window_title(title)
+    if getattr(manager, "key_press_handler_id", None) is not None:
+        figure.canvas.mpl_disconnect(manager.key_press_handler_id)
+
+    def on_key_press(event: KeyEvent) -> None:
+        if not on_key(event):
+            key_press_handler(event, event.canvas, getattr(event.canvas.manager, "toolbar", None))
+
+    figure.canvas.mpl_connect("key_press_event", on_key_press)
+    survive_destroyed_windows()
+    return figure
+
+
 _X_ERROR_HANDLER = []  # the installed handler, kept alive
 
 
-def _survive_destroyed_windows() -> None:
-    """Ignore X's BadWindow errors, which Xlib's default handler answers by ending the process: they come
-    when a window is destroyed from outside while Tk still acts on it. Other errors go to the handler
-    that was installed before (Tk's). Only on X11 with libX11 found; elsewhere nothing changes."""
+def survive_destroyed_windows() -> None:
+    """Ignore X's BadWindow and BadDrawable errors, which Xlib's default handler answers by ending the
+    process: they come when a window is destroyed from outside while Tk still acts on it or draws into it.
+    Other errors go to the handler that was installed before (Tk's). Only on X11 with libX11 found;
+    elsewhere nothing changes."""
     if _X_ERROR_HANDLER or not sys.platform.startswith("linux"):
         return
     import ctypes
@@ -241,10 +263,10 @@ def _survive_destroyed_windows() -> None:
     handler_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(XErrorEvent))
     xlib.XSetErrorHandler.restype = ctypes.c_void_p
     xlib.XSetErrorHandler.argtypes = [handler_type]
-    bad_window = 3
+    gone = (3, 9)  # BadWindow, BadDrawable
 
     def handler(display, event):
-        if event.contents.error_code == bad_window:
+        if event.contents.error_code in gone:
             return 0
         return handler_type(previous)(display, event) if previous else 0
 
@@ -279,8 +301,8 @@ def open_display(live: bool | None) -> Display:
     """`live=None` picks a notebook cell or a window when one can be shown; `False` is always headless."""
     if live is False:
         return Display()
-    if _in_notebook():
+    if in_notebook():
         return NotebookDisplay()
-    if _window_backend() is not None:
+    if window_backend() is not None:
         return WindowDisplay()
     return Display()

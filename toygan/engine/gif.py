@@ -3,7 +3,8 @@
 Pillow (and imageio's Pillow plugin) keep every frame until the file is closed, so frames are
 quantised one at a time by Pillow and streamed through FFmpeg's GIF muxer with PyAV. The file is
 written as `NAME.part` and renamed when closed, so a finished name always holds a whole GIF. A resumed
-run starts its GIF with the frames of the earlier one, read back one at a time. A GIF left by an error
+run starts its GIF with the frames of the earlier one, read back one at a time; after a hard kill the
+last of them may be missing, and the resumed run draws it again from the checkpoint. A GIF left by an error
 (a full disk, an abort) stays `NAME.part`, beside the earlier one, as after a hard kill: `toygan resume`
 rebuilds it from them.
 """
@@ -33,7 +34,9 @@ class GifWriter:
                 if source.exists():
                     source.replace(self._earlier)
                     break
-        self._container = av.open(str(self.part_path), mode="w", format="gif")
+        # flush_packets: each frame reaches the file as soon as the muxer lets go of it (it holds the
+        # latest one back to time it), so after a hard kill the file holds all frames but the last.
+        self._container = av.open(str(self.part_path), mode="w", format="gif", options={"flush_packets": "1"})
         self._stream = self._container.add_stream("gif", rate=Fraction(fps).limit_denominator(1000))
         self._stream.pix_fmt = "pal8"
         self._size: tuple[int, int] | None = None

@@ -10,7 +10,8 @@ In a live window, keys steer the run at frame boundaries (`display.KEYS`): pause
 single D or G updates, learning rates halved or doubled, the panels, a PNG, and `q`, a stop as Ctrl-C's.
 Each is a row of controls.csv (step, action, value); what changes the training state is checkpointed at
 once, so that `resume` goes on from it, and marks the run as steered in its summary. Closing the window
-lets training go on headless.
+lets training go on headless. In Jupyter, the buttons of `notebook` ask for the same through the same
+path.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
@@ -37,8 +39,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from toygan.config import Scenario, load_scenario
 from toygan.engine import rundir
-from toygan.engine.display import open_display
+from toygan.engine.display import Display, open_display
 from toygan.engine.gif import GifWriter
+from toygan.engine.notebook import LiveRun, widgets_here
 from toygan.engine.probe import Probe
 from toygan.engine.records import ControlLog, FrameLog, write_summary
 from toygan.engine.report import write_report
@@ -55,6 +58,9 @@ from toygan.engine.train import (
     with_learning_rates,
 )
 from toygan.errors import ToyganError
+
+if TYPE_CHECKING:
+    from toygan.dirac.run import GameRun
 
 FrameCallback = Callable[[int, np.ndarray], None]
 
@@ -143,8 +149,9 @@ def run(
     quiet: bool = False,
     on_frame: FrameCallback | None = None,
     data: str | Path | None = None,
-) -> Run:
-    """Train `scenario` (a built-in name or a TOML path) and write its run folder.
+) -> Run | GameRun | LiveRun:
+    """Train `scenario` (a built-in name or a TOML path) and write its run folder. A dirac-gan scenario plays
+    the game instead and returns a `toygan.dirac.run.GameRun`.
 
     `steps`, `seed` and `overrides` ({"train.lr_generator": 2e-4, ...}) change the scenario; `views`
     lists the panels to draw (["all"] for every one); `live=None` shows a window or notebook cell
@@ -152,6 +159,9 @@ def run(
     MNIST scenario. Raises `ToyganError` if training diverges and `RunInterrupted` on Ctrl-C or SIGTERM,
     in both cases after completing the run folder; `RunAborted` on a second signal and `WriteFailed` when
     a file cannot be written, in both cases with the last checkpoint kept.
+
+    In Jupyter with ipywidgets, the run trains in the background beside buttons that steer it, and the
+    call returns a `LiveRun`, which stands for the `Run` (see `toygan.engine.notebook`).
     """
     overrides = dict(overrides or {})
     if steps is not None:
@@ -166,14 +176,20 @@ def run(
         config = config.with_data(kind.with_data(config.data, data))
     if views is not None:
         config = dataclasses.replace(config, view=config.view.with_panels(views))
+    if kind.run is not None:  # a game with no networks to train (dirac-gan) runs itself, into a run folder as ours
+        return kind.run(config, out=out, force=force, live=live, quiet=quiet, on_frame=on_frame)
     config = config.with_data(kind.resolve(config.data))  # saved so that resume, sample and eval find the data anywhere
     trainer = make_trainer(config)  # loads the data first: a bad --data leaves no run folder behind
     run_dir = rundir.create_run_dir(Path(out) if out is not None else None, config.name, force)
-    with _guarded(run_dir, quiet) as stop_requested:
-        ahead = _compile_ahead(trainer, config)
-        rundir.save_scenario(run_dir, config)
-        state = start(trainer, config)
-        return _drive(run_dir, config, trainer, state, None, stop_requested, ahead, live=live, quiet=quiet, on_frame=on_frame)
+
+    def train(display: Display | None) -> Run:
+        with _guarded(run_dir, quiet) as stop_requested:
+            ahead = _compile_ahead(trainer, config)
+            rundir.save_scenario(run_dir, config)
+            state = start(trainer, config)
+            return _drive(run_dir, config, trainer, state, None, stop_requested, display, ahead, live=live, quiet=quiet, on_frame=on_frame)
+
+    return _launch(run_dir, train, live)
 
 
 def resume(
@@ -183,10 +199,23 @@ def resume(
     live: bool | None = None,
     quiet: bool = False,
     on_frame: FrameCallback | None = None,
-) -> Run:
-    """Continue a run from its last checkpoint, to `steps` in all if given (else the scenario's steps)."""
+) -> Run | LiveRun:
+    """Continue a run from its last checkpoint, to `steps` in all if given (else the scenario's steps);
+    shown and steered as `run` is."""
     run_dir = Path(run_dir)
     config = rundir.load_run_scenario(run_dir)
+    return _launch(run_dir, functools.partial(_resume, run_dir, config, steps, live, quiet, on_frame), live)
+
+
+def _resume(
+    run_dir: Path,
+    config: Scenario,
+    steps: int | None,
+    live: bool | None,
+    quiet: bool,
+    on_frame: FrameCallback | None,
+    display: Display | None,
+) -> Run:
     with _guarded(run_dir, quiet) as stop_requested:
         trainer = make_trainer(config)
         state, meta = rundir.load_checkpoint(run_dir, start(trainer, config))
@@ -200,12 +229,17 @@ def resume(
             # (a run that stopped while finishing has no summary of its last step: resuming finishes it)
             raise ToyganError(f"{run_dir} already finished its {config.train.steps} steps: pass --steps N to train on")
         ahead = _compile_ahead(trainer, config)
-        return _drive(run_dir, config, trainer, state, meta, stop_requested, ahead, live=live, quiet=quiet, on_frame=on_frame)
+        return _drive(run_dir, config, trainer, state, meta, stop_requested, display, ahead, live=live, quiet=quiet, on_frame=on_frame)
+
+
+def _launch(run_dir: Path, train: Callable[[Display | None], Run], live: bool | None) -> Run | LiveRun:
+    """Train here, or in Jupyter with ipywidgets in a background thread beside the widgets that steer it."""
+    return LiveRun(run_dir, train) if widgets_here(live) else train(None)
 
 
 def _compile_ahead(trainer: Trainer, config: Scenario) -> list[Future]:
     """Start the probe's work before the first frame (`DataKind.compile_ahead`) in threads, one per core,
-    beside the main thread's own (the initial state): while one thread traces a program in Python, XLA
+    beside the calling thread's own (the initial state): while one thread traces a program in Python, XLA
     compiles the others, outside Python's lock. `_drive` waits for the jobs before it makes the probe,
     which finds their results remembered and their programs compiled."""
     if config.kind.compile_ahead is None:
@@ -227,11 +261,12 @@ class StopRequest:
 
     def __init__(self, quiet: bool):
         self.signals: list[int] = []
-        self.by_key = False  # `q` in the live window: a stop as the first Ctrl-C asks for
+        # What asked for a stop as the first Ctrl-C does, by name: `q` in the window, a notebook's stop button.
+        self.by_control: str | None = None
         self._quiet = quiet
 
     def is_set(self) -> bool:
-        return bool(self.signals) or self.by_key
+        return bool(self.signals) or self.by_control is not None
 
     def handle(self, signum: int, frame) -> None:
         self.signals.append(signum)
@@ -248,7 +283,7 @@ class StopRequest:
     def error(self, step: int, steps: int, run_dir: Path) -> RunInterrupted:
         """The error a run stopped by the first signal (or `q`) ends with."""
         signum = self.signals[0] if self.signals else signal.SIGINT  # q asks for what Ctrl-C asks for
-        what = _signal_name(signum) if self.signals else "q in the window"
+        what = _signal_name(signum) if self.signals else self.by_control
         return RunInterrupted(
             f"stopped by {what} at step {step} of {steps}; checkpoint, GIF and records are saved: continue with `toygan resume {run_dir}`",
             128 + signum,
@@ -295,17 +330,20 @@ def _drive(
     state: TrainState,
     checkpoint: dict | None,
     stop_requested: StopRequest,
+    display: Display | None,
     ahead: list[Future],
     *,
     live: bool | None,
     quiet: bool,
     on_frame: FrameCallback | None,
 ) -> Run:
-    """The training loop shared by `run` and `resume`; `ahead`, the jobs of `_compile_ahead`."""
+    """The training loop shared by `run` and `resume`; it shows frames on `display`, else on what
+    `open_display(live)` finds; `ahead`, the jobs of `_compile_ahead`."""
     console = Console(stderr=True, quiet=quiet)
     # The window opens while the probe's programs compile; without such jobs (MNIST's probe may first
     # train its evaluator), once the probe is made.
-    display = open_display(live) if ahead else None
+    if display is None and ahead:
+        display = open_display(live)
     for job in ahead:
         job.result()
     probe = config.kind.make_probe(trainer, config, announce=console.print)
@@ -329,7 +367,7 @@ def _drive(
         TextColumn("D {task.fields[d_loss]}  G {task.fields[g_loss]}  {task.fields[status]}"),
         TimeRemainingColumn(),
         console=console,
-        disable=quiet,
+        disable=quiet or not display.progress_bar,
     )
     verb = "training" if checkpoint is None else f"resuming at step {start}"
     console.print(f"[bold]{config.name}[/]: {verb}, {train_cfg.steps} steps, frame every {view_cfg.frame_every}, run folder {run_dir}")
@@ -405,7 +443,7 @@ def _drive(
                     continue  # only while paused: running, the next frame comes anyway
                 one_frame, value = True, view_cfg.frame_every
             elif action == "stop":
-                stop_requested.by_key = True
+                stop_requested.by_control = display.stop_control
             elif action in ("lr_halve", "lr_double"):
                 factor = 0.5 if action == "lr_halve" else 2.0
                 lr_g, lr_d = learning_rates(state)
@@ -437,11 +475,14 @@ def _drive(
     with records, controls, gif, progress:
         task = progress.add_task("training", total=train_cfg.steps, completed=start, rate="-", d_loss="-", g_loss="-", status="")
         started = time.perf_counter()
+        display.show_state(start, False, learning_rates(state))
         if checkpoint is None:
             record(0, None, probe.observe(state), state)
         else:
             view.update(start, jax.device_get(probe.observe(state)), history, records.warnings)
             frame = view.render()
+            if gif.frames_written < checkpoint["gif_frames"] and (start // view_cfg.frame_every) % stride == 0:
+                gif.append(frame)  # a hard kill: the GIF muxer still held the checkpoint's frame
         pending = None
         lengths = iter(chunk_lengths(train_cfg.steps, view_cfg.frame_every, start))
         paused = False
@@ -458,7 +499,7 @@ def _drive(
                 paused, one_frame, state = steer(actions, paused, step, state)
                 if stop_requested.is_set():
                     break
-                display.set_status(f"paused at step {step}: space resumes" if paused else "")
+                display.show_state(step, paused, learning_rates(state))
                 if paused and not one_frame:
                     display.wait(0.05)
                     continue

@@ -107,6 +107,9 @@ def sweep(
     overrides = dict(overrides or {})
     if steps is not None:
         overrides["train.steps"] = steps
+    base = load_scenario(scenario, overrides)
+    if base.kind.sweep_refusal:
+        raise ToyganError(f"{base.name}: {base.kind.sweep_refusal}")
     vary = vary or {}
     keys = list(vary)
     settings = [dict(zip(keys, values)) for values in itertools.product(*(vary[k] for k in keys))]
@@ -117,9 +120,6 @@ def sweep(
             config = load_scenario(scenario, {**overrides, **setting, "seed": seed})
             config = dataclasses.replace(config, view=config.view.with_panels([]))
             runs.append(SweepRun(label, config))
-    refusal = runs[0].config.kind.sweep_refusal
-    if refusal:
-        raise ToyganError(f"{runs[0].config.name}: {refusal}")
     name = runs[0].config.name
     folder = rundir.create_run_dir(out, f"{name}-sweep", force, marker=SWEEP_FILE)
     console = Console(stderr=True, quiet=quiet)
