@@ -39,14 +39,18 @@ def tiny_overrides():
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
-    """Downloads and the cached MNIST evaluator go to a folder of this test session, never ~/.cache."""
-    previous = os.environ.get("TOYGAN_DATA")
-    os.environ["TOYGAN_DATA"] = str(tmp_path_factory.mktemp("toygan-cache"))
+    """Downloads, the cached MNIST evaluator and what runs compile (`toygan.engine.cache`) go to folders
+    of this test session, never ~/.cache."""
+    settings = {"TOYGAN_DATA": "toygan-cache", "TOYGAN_COMPILE_CACHE": "toygan-compiled"}
+    previous = {name: os.environ.get(name) for name in settings}
+    for name, folder in settings.items():
+        os.environ[name] = str(tmp_path_factory.mktemp(folder))
     yield
-    if previous is None:
-        os.environ.pop("TOYGAN_DATA")
-    else:
-        os.environ["TOYGAN_DATA"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name)
+        else:
+            os.environ[name] = value
 
 
 def bar_digits(n: int, seed: int):

@@ -13,7 +13,7 @@ threefry2x32 = pytest.importorskip(
 )
 
 import toygan  # noqa: E402, F401  (installs the lowering)
-from toygan.engine.threefry import unroll_on_cpu  # noqa: E402
+from toygan.engine.threefry import rolled, unroll_on_cpu  # noqa: E402
 
 
 def test_unrolled_threefry_draws_the_same_bits_as_jax_rolled_loop():
@@ -46,3 +46,13 @@ print(before, has_loop())
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["True", "False"], done.stderr
+
+
+def test_programs_compiled_for_one_call_keep_jax_loop_and_draw_the_same_numbers():
+    assert unroll_on_cpu()
+    key = jax.random.key(3)
+    with rolled():
+        looped = jax.jit(lambda k: jax.random.normal(k, (64, 8))).lower(key).compile()
+    unrolled = jax.jit(lambda k: jax.random.normal(k, (64, 8))).lower(key).compile()
+    assert " while(" in looped.as_text() and " while(" not in unrolled.as_text()
+    np.testing.assert_array_equal(np.asarray(looped(key)), np.asarray(unrolled(key)))

@@ -8,13 +8,12 @@ import os
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 
 from toygan.config import list_scenarios, parse_override
 from toygan.errors import ToyganError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Watch GANs learn.")
+app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 SetOption = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override any setting: -s train.lr_generator=2e-4.")]
 ViewsOption = Annotated[
@@ -63,6 +62,22 @@ def _user_errors(command):
     return wrapper
 
 
+@app.callback()
+def main(
+    compile_cache: Annotated[
+        bool,
+        typer.Option(
+            "--compile-cache/--no-compile-cache",
+            help="Keep what a run compiles for the next run of the scenario, which then starts sooner: in $TOYGAN_COMPILE_CACHE "
+            "(default ~/.cache/toygan/compiled; TOYGAN_COMPILE_CACHE=off also turns it off).",
+        ),
+    ] = True,
+) -> None:
+    """Watch GANs learn."""
+    if not compile_cache:
+        os.environ["TOYGAN_COMPILE_CACHE"] = "off"  # read by toygan.engine.cache (imported with JAX: not here)
+
+
 @app.command()
 @_user_errors
 def run(
@@ -80,6 +95,10 @@ def run(
     ] = None,
 ) -> None:
     """Train a GAN on a scenario, watch it live, and write a run folder with its GIF, metrics and report."""
+    from toygan.config import load_scenario
+
+    overrides = _overrides(set_)
+    load_scenario(scenario, overrides)  # a mistyped name or setting answers before the engine (and JAX) loads
     from toygan.engine.runner import run as run_scenario
 
     run_scenario(
@@ -89,7 +108,7 @@ def run(
         out=out,
         force=force,
         live=None if live else False,
-        overrides=_overrides(set_),
+        overrides=overrides,
         views=_views(views),
         data=data_path,
     )
@@ -269,6 +288,8 @@ def sample(
 ) -> None:
     """Draw N samples from a run's trained generator into an .npz file: `x` (N x 2 points, or N x 28 x 28
     images in [0, 1]) and, for conditional runs, `y` (the digits asked for: --label, else 0-9 evenly)."""
+    import numpy as np
+
     from toygan.engine.rundir import write_atomic
     from toygan.engine.runner import load_run
 

@@ -16,7 +16,6 @@ from typing import Any
 import tomli_w
 
 from toygan import kinds
-from toygan.engine.objectives import OBJECTIVES
 from toygan.errors import ToyganError
 
 GENERATOR_LOSSES = ("non-saturating", "minimax")
@@ -143,6 +142,8 @@ class TrainConfig:
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ToyganError(f"train.{name} must be in [0, 1), got {getattr(self, name)}")
+        from toygan.engine.objectives import OBJECTIVES  # (here: reading a scenario's TOML needs no JAX)
+
         _require_choice("train", self, "loss", OBJECTIVES)
         _require_choice("train", self, "generator_loss", GENERATOR_LOSSES)
         _require_choice("train", self, "lr_schedule", LR_SCHEDULES)

@@ -39,6 +39,8 @@ class DataKind:
     config: type  # the dataclass that table builds (frozen, hashable)
     make_source: Callable[[Any], Any]  # config -> a source of training batches (see `toygan.engine.train.Source`)
     make_probe: Callable[..., Any]  # (trainer, scenario, announce) -> the probe that scores and draws frames
+    # (trainer, scenario, the state's shapes) -> the probe's work before the first frame, as jobs to run at once
+    compile_ahead: Callable[..., list[Callable[[], Any]]] | None = None
     prepare: Callable[[dict], dict] = lambda table: table  # expands shorthands in the table before it is built
     check: Callable[[Any], None] = lambda scenario: None  # raises ToyganError for settings this kind cannot use
     to_samples: Callable[[np.ndarray], np.ndarray] = np.asarray  # generator output -> what `sample` returns

@@ -25,6 +25,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ from toygan.engine.train import (
     settle,
     single_update,
     start,
+    state_shapes,
     with_learning_rates,
 )
 from toygan.errors import ToyganError
@@ -182,9 +184,10 @@ def run(
 
     def train(display: Display | None) -> Run:
         with _guarded(run_dir, quiet) as stop_requested:
+            ahead = _compile_ahead(trainer, config)
             rundir.save_scenario(run_dir, config)
             state = start(trainer, config)
-            return _drive(run_dir, config, trainer, state, None, stop_requested, display, live=live, quiet=quiet, on_frame=on_frame)
+            return _drive(run_dir, config, trainer, state, None, stop_requested, display, ahead, live=live, quiet=quiet, on_frame=on_frame)
 
     return _launch(run_dir, train, live)
 
@@ -225,12 +228,27 @@ def _resume(
         elif meta["step"] >= config.train.steps and rundir.summary_step(run_dir) == meta["step"]:
             # (a run that stopped while finishing has no summary of its last step: resuming finishes it)
             raise ToyganError(f"{run_dir} already finished its {config.train.steps} steps: pass --steps N to train on")
-        return _drive(run_dir, config, trainer, state, meta, stop_requested, display, live=live, quiet=quiet, on_frame=on_frame)
+        ahead = _compile_ahead(trainer, config)
+        return _drive(run_dir, config, trainer, state, meta, stop_requested, display, ahead, live=live, quiet=quiet, on_frame=on_frame)
 
 
 def _launch(run_dir: Path, train: Callable[[Display | None], Run], live: bool | None) -> Run | LiveRun:
     """Train here, or in Jupyter with ipywidgets in a background thread beside the widgets that steer it."""
     return LiveRun(run_dir, train) if widgets_here(live) else train(None)
+
+
+def _compile_ahead(trainer: Trainer, config: Scenario) -> list[Future]:
+    """Start the probe's work before the first frame (`DataKind.compile_ahead`) in threads, one per core,
+    beside the calling thread's own (the initial state): while one thread traces a program in Python, XLA
+    compiles the others, outside Python's lock. `_drive` waits for the jobs before it makes the probe,
+    which finds their results remembered and their programs compiled."""
+    if config.kind.compile_ahead is None:
+        return []
+    jobs = config.kind.compile_ahead(trainer, config, state_shapes(trainer, config))
+    pool = ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1), thread_name_prefix="toygan-ahead")
+    futures = [pool.submit(job) for job in jobs]
+    pool.shutdown(wait=False)
+    return futures
 
 
 def _signal_name(signum: int) -> str:
@@ -313,14 +331,21 @@ def _drive(
     checkpoint: dict | None,
     stop_requested: StopRequest,
     display: Display | None,
+    ahead: list[Future],
     *,
     live: bool | None,
     quiet: bool,
     on_frame: FrameCallback | None,
 ) -> Run:
     """The training loop shared by `run` and `resume`; it shows frames on `display`, else on what
-    `open_display(live)` finds."""
+    `open_display(live)` finds; `ahead`, the jobs of `_compile_ahead`."""
     console = Console(stderr=True, quiet=quiet)
+    # The window opens while the probe's programs compile; without such jobs (MNIST's probe may first
+    # train its evaluator), once the probe is made.
+    if display is None and ahead:
+        display = open_display(live)
+    for job in ahead:
+        job.result()
     probe = config.kind.make_probe(trainer, config, announce=console.print)
     view_cfg, train_cfg = config.view, config.train
     stride = gif_stride(config)

@@ -14,7 +14,7 @@ import optax
 from flax import nnx, struct
 
 from toygan.config import Scenario
-from toygan.engine import objectives, threefry
+from toygan.engine import cache, objectives, threefry
 from toygan.engine.models import make_discriminator, make_generator
 
 PRECISE_BN_BATCHES = 64  # batches behind the averaged generator's batch-norm statistics at each frame
@@ -365,9 +365,11 @@ def make_trainer(scenario: Scenario) -> Trainer:
 
 @functools.lru_cache(maxsize=16)
 def _make_trainer(scenario: Scenario) -> Trainer:
-    # The same random numbers, drawn 3 to 7 times faster on the CPU (`toygan.engine.threefry`). A process-wide
-    # lowering rule, installed here, where toygan first compiles, rather than on import.
+    # The same random numbers, drawn 3 to 7 times faster on the CPU (`toygan.engine.threefry`), and the
+    # compiled programs of earlier runs (`toygan.engine.cache`): process-wide settings, made here, where
+    # toygan first compiles, rather than on import.
     threefry.unroll_on_cpu()
+    cache.enable()
     source = scenario.kind.make_source(scenario.data)
     model, train = scenario.model, scenario.train
     abstract_key = jax.random.key(0)
@@ -458,6 +460,14 @@ def _settle(trainer: Trainer, state: TrainState) -> TrainState:
 
 
 def start(trainer: Trainer, scenario: Scenario) -> TrainState:
-    """The initial state of `scenario`'s run: its seed and its learning rates."""
-    train = scenario.train
-    return init_state(trainer, jax.random.key(scenario.seed), train.lr_generator, train.lr_discriminator)
+    """The initial state of `scenario`'s run: its seed and its learning rates (remembered, `toygan.engine.cache`)."""
+    return cache.remembered(init_state, trainer, *_start_inputs(scenario))
+
+
+def state_shapes(trainer: Trainer, scenario: Scenario) -> TrainState:
+    """The shapes and types of `start`'s state, without computing it."""
+    return jax.eval_shape(init_state, trainer, *_start_inputs(scenario))
+
+
+def _start_inputs(scenario: Scenario) -> tuple:
+    return jax.random.key(scenario.seed), scenario.train.lr_generator, scenario.train.lr_discriminator

@@ -69,11 +69,18 @@ def make_probe(trainer, scenario, announce=None):
     return MixtureProbe(trainer, scenario)
 
 
+def compile_ahead(trainer, scenario, state):
+    from toygan.twod.probe import MixtureProbe
+
+    return MixtureProbe.compile_ahead(trainer, scenario, state)
+
+
 KIND = DataKind(
     table="mixture",
     config=MixtureConfig,
     make_source=lambda config: MixtureSource(config.build()),
     make_probe=make_probe,
+    compile_ahead=compile_ahead,
     prepare=expand,
     check=check,
 )

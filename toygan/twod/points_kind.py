@@ -49,11 +49,18 @@ def make_probe(trainer, scenario, announce=None):
     return PointProbe(trainer, scenario)
 
 
+def compile_ahead(trainer, scenario, state):
+    from toygan.twod.probe import PointProbe
+
+    return PointProbe.compile_ahead(trainer, scenario, state)
+
+
 KIND = DataKind(
     table="points",
     config=PointsConfig,
     make_source=make_source,
     make_probe=make_probe,
+    compile_ahead=compile_ahead,
     check=check,
     with_data=lambda config, path: PointsConfig(path=str(path)),
     resolve=absolute_path,

@@ -4,6 +4,7 @@ density (a point file, a toy set): the distance and coverage criteria."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import jax
@@ -12,6 +13,8 @@ from matplotlib.figure import Figure
 from rich.table import Table
 
 from toygan.config import Scenario
+from toygan.engine import threefry
+from toygan.engine.cache import remembered
 from toygan.engine.probe import Column, Curve, final_table
 from toygan.engine.train import Trainer, TrainState
 from toygan.twod import points
@@ -32,6 +35,42 @@ def _comparison(trainer: Trainer, key: jax.Array):
 @partial(jax.jit, static_argnums=0)
 def _reference(trainer: Trainer, key: jax.Array, real_ExD: jax.Array, real_radii: jax.Array):
     return reference_draws(trainer.source.mixture, key, real_ExD, real_radii)
+
+
+def _comparison_sample(trainer: Trainer, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The fixed true sample that frames are scored against, and its neighbour radii (remembered, and
+    compiled with JAX's threefry loop: for one call, it compiles sooner)."""
+    with threefry.rolled():
+        return remembered(_comparison, trainer, key)
+
+
+def _real_points(trainer: Trainer, key: jax.Array):
+    return trainer.source.sample(jax.random.fold_in(key, REAL_POINTS_SALT), trainer.scenario.view.points)
+
+
+def _view_noise(trainer: Trainer, key: jax.Array):
+    return trainer.view_noise(key)
+
+
+# Drawn op by op, as frames always had them: these compiled forms only name them for `remembered`.
+_named_real_points, _named_view_noise = (jax.jit(f, static_argnums=0) for f in (_real_points, _view_noise))
+
+
+def _view_points(trainer: Trainer, key: jax.Array) -> np.ndarray:
+    """The real points every frame shows (remembered)."""
+    return np.asarray(remembered(_named_real_points, trainer, key, op_by_op=lambda: _real_points(trainer, key)))
+
+
+def _fixed_noise(trainer: Trainer, key: jax.Array) -> jax.Array:
+    """The noise every frame's generated points come from (remembered)."""
+    return remembered(_named_view_noise, trainer, key, op_by_op=lambda: _view_noise(trainer, key))
+
+
+def _compile_observe(trainer: Trainer, state, inputs) -> None:
+    """Compile a frame's observation for arguments of these shapes, placed as `MixtureProbe.observe` places them."""
+    on_device = jax.sharding.SingleDeviceSharding(jax.devices()[-1])
+    placed = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=on_device, weak_type=s.weak_type), (state, *inputs))
+    observe.lower(trainer, *placed).compile()
 
 
 class MixtureProbe:
@@ -60,14 +99,35 @@ class MixtureProbe:
         self.trainer, self.scenario = trainer, scenario
         self.key = jax.random.key(scenario.seed)
         self.n_groups = trainer.source.mixture.n_modes
-        self.z_view_ExZ = trainer.view_noise(self.key)
+        self.z_view_ExZ = _fixed_noise(trainer, self.key)
         self.columns = metrics_columns(self.n_groups)[1:-1]
-        self.real_ExD, self.real_radii_E = _comparison(trainer, self.key)
-        self.reference = reference_row(trainer.source.mixture, _reference(trainer, self.key, self.real_ExD, self.real_radii_E))
+        self.real_ExD, self.real_radii_E = _comparison_sample(trainer, self.key)
+        self.reference = reference_row(trainer.source.mixture, remembered(_reference, trainer, self.key, self.real_ExD, self.real_radii_E))
         # Frames are observed on the last device: with several (the CLI makes one per core), scoring a
         # frame can run beside the next chunk of training, which is dispatched first (see `runner`).
         self.device = jax.devices()[-1]
         self.z_view_ExZ, self.real_ExD, self.real_radii_E = jax.device_put((self.z_view_ExZ, self.real_ExD, self.real_radii_E), self.device)
+
+    @classmethod
+    def compile_ahead(cls, trainer: Trainer, scenario: Scenario, state) -> list[Callable[[], object]]:
+        """The probe's work before a run's first frame as independent jobs, which `runner` runs on all
+        cores at once: the reference figures, the real points and the noise a frame shows, and the compiled
+        observation of a frame of `state`'s shapes. The probe then finds their results remembered
+        (`toygan.engine.cache`) and the observation compiled."""
+        key = jax.random.key(scenario.seed)
+        return [
+            lambda: cls._reference_figures(trainer, key),
+            lambda: (_view_points(trainer, key), _fixed_noise(trainer, key)),
+            lambda: _compile_observe(trainer, state, cls._observe_shapes(trainer, key)),
+        ]
+
+    @staticmethod
+    def _reference_figures(trainer: Trainer, key: jax.Array):
+        return remembered(_reference, trainer, key, *_comparison_sample(trainer, key))
+
+    @staticmethod
+    def _observe_shapes(trainer: Trainer, key: jax.Array) -> tuple:
+        return (jax.eval_shape(trainer.view_noise, key), *jax.eval_shape(_comparison, trainer, key))
 
     observe_with = staticmethod(observe)  # (trainer, state, *observe_inputs): pure, so sweeps vmap it
 
@@ -119,7 +179,7 @@ class MixtureProbe:
         return "matches" if row["matches"] else f"distance {row['sw_ratio']:.1f}x"
 
     def view(self, figure: Figure):
-        real_Nx2 = np.asarray(self.trainer.source.sample(jax.random.fold_in(self.key, REAL_POINTS_SALT), self.scenario.view.points))
+        real_Nx2 = _view_points(self.trainer, self.key)
         headline = lambda obs: self.verdict(self.row(obs))
         return FrameView(
             figure,
@@ -217,6 +277,15 @@ def _point_reference(trainer: Trainer, key: jax.Array, held_out_MxD: jax.Array, 
     return points.reference_metrics(trainer.source.reference_samples(key), held_out_MxD, radii_M)
 
 
+_held_out_radii = jax.jit(points.held_out_radii)
+
+
+def _held_out(trainer: Trainer) -> tuple[jax.Array, jax.Array]:
+    """The held-out points and their neighbour radii (remembered)."""
+    held_out_MxD = jax.numpy.asarray(trainer.source.held_out_MxD)
+    return held_out_MxD, remembered(_held_out_radii, held_out_MxD)
+
+
 class PointProbe(MixtureProbe):
     """Scores generated points against held-out points of the data (`toygan.twod.points`): the sample
     distance and precision, recall, density and coverage, each read against training points of the
@@ -237,13 +306,21 @@ class PointProbe(MixtureProbe):
         self.trainer, self.scenario = trainer, scenario
         self.key = jax.random.key(scenario.seed)
         self.n_groups = 0
-        held_out_MxD = jax.numpy.asarray(trainer.source.held_out_MxD)
-        radii_M = jax.jit(points.held_out_radii)(held_out_MxD)
-        self.reference = points.reference_row(_point_reference(trainer, self.key, held_out_MxD, radii_M))
+        held_out_MxD, radii_M = _held_out(trainer)
+        self.reference = points.reference_row(remembered(_point_reference, trainer, self.key, held_out_MxD, radii_M))
         self.device = jax.devices()[-1]  # as MixtureProbe's
         self.z_view_ExZ, self.real_ExD, self.real_radii_E = jax.device_put(
-            (trainer.view_noise(self.key), held_out_MxD, radii_M), self.device
+            (_fixed_noise(trainer, self.key), held_out_MxD, radii_M), self.device
         )
+
+    @staticmethod
+    def _reference_figures(trainer: Trainer, key: jax.Array):
+        return remembered(_point_reference, trainer, key, *_held_out(trainer))
+
+    @staticmethod
+    def _observe_shapes(trainer: Trainer, key: jax.Array) -> tuple:
+        held_out_MxD = jax.eval_shape(lambda: jax.numpy.asarray(trainer.source.held_out_MxD))
+        return (jax.eval_shape(trainer.view_noise, key), held_out_MxD, jax.eval_shape(points.held_out_radii, held_out_MxD))
 
     def metrics_row(self, metrics) -> dict:
         return points.point_row(metrics, self.reference["sliced_wasserstein"], self.reference["coverage_mean"])
