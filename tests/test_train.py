@@ -219,3 +219,18 @@ def test_a_bad_generator_batch_size_is_a_one_line_error(tiny_overrides, size, me
     with pytest.raises(ToyganError, match=f"train.generator_batch_size.*{message}") as error:
         load_scenario("ring-8", {**tiny_overrides, "train.generator_batch_size": size})
     assert "\n" not in str(error.value)
+
+
+def test_rmsprop_takes_pytorchs_first_step_and_its_rate_stays_in_the_state(tiny_overrides):
+    """WGAN's critic is trained with RMSprop (Arjovsky et al. 2017): PyTorch's first step from a zero
+    average is lr * g / (sqrt(0.01 g^2) + eps), ten times the rate in the gradient's direction."""
+    scenario = load_scenario("two-gaussians", {**tiny_overrides, "train.optimizer": "rmsprop", "train.lr_schedule": "constant"})
+    trainer = make_trainer(scenario)
+    grads = {"w": jnp.array([0.5, -2.0, 1e-3])}
+    state = trainer.d_optimizer.init(grads)
+    updates, _ = trainer.d_optimizer.update(grads, state, grads)
+    # The rate is kept in the state: the injected step starts at -1 until the trainer writes its rate.
+    expected = -(grads["w"] / (jnp.sqrt(0.01 * grads["w"] ** 2) + 1e-8))
+    np.testing.assert_allclose(np.asarray(updates["w"]), np.asarray(expected), rtol=1e-5)
+    with pytest.raises(ToyganError, match="train.optimizer"):
+        load_scenario("two-gaussians", {"train.optimizer": "sgd"})

@@ -21,6 +21,7 @@ from toygan.errors import ToyganError
 GENERATOR_LOSSES = ("non-saturating", "minimax")
 UPDATE_SCHEMES = ("alternating", "simultaneous")
 LR_SCHEDULES = ("constant", "cosine")
+OPTIMIZERS = ("adam", "rmsprop")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu")
 OUTPUTS = ("linear", "tanh")
 CONDITIONINGS = ("none", "embedding", "one-hot")
@@ -97,10 +98,13 @@ class TrainConfig:
     """Real samples (and as many fakes) in each discriminator update."""
     generator_batch_size: int = 0
     """Fakes behind each generator update; 0: `batch_size`, as in the classic GAN."""
+    optimizer: str = "adam"
+    """Both networks' optimiser: "adam" (with beta1, beta2), or "rmsprop" (PyTorch's: decay 0.99, eps 1e-8), which
+    WGAN's paper prescribes for its clipped critic (Arjovsky et al. 2017, Algorithm 1)."""
     lr_generator: float = 5e-4
-    """The generator's Adam learning rate (kept in the optimiser state: runs that differ in it share a program)."""
+    """The generator's learning rate (kept in the optimiser state: runs that differ in it share a program)."""
     lr_discriminator: float = 5e-4
-    """The discriminator's Adam learning rate."""
+    """The discriminator's learning rate."""
     beta1: float = 0.5
     """Adam's first-moment decay, for both networks (DCGAN's 0.5)."""
     beta2: float = 0.999
@@ -147,6 +151,7 @@ class TrainConfig:
         _require_choice("train", self, "loss", OBJECTIVES)
         _require_choice("train", self, "generator_loss", GENERATOR_LOSSES)
         _require_choice("train", self, "lr_schedule", LR_SCHEDULES)
+        _require_choice("train", self, "optimizer", OPTIMIZERS)
         _require_choice("train", self, "updates", UPDATE_SCHEMES)
         if not 0 <= self.generator_ema < 1:
             raise ToyganError(f"train.generator_ema must be in [0, 1) (0 turns the average off), got {self.generator_ema}")

@@ -383,16 +383,22 @@ def _make_trainer(scenario: Scenario) -> Trainer:
         source=source,
         g_graph=g_graph,
         d_graph=d_graph,
-        g_optimizer=_adam(train),
-        d_optimizer=_adam(train),
+        g_optimizer=_optimizer(train),
+        d_optimizer=_optimizer(train),
     )
 
 
-def _adam(train) -> optax.GradientTransformation:
-    """Adam, then the cosine decay if `train.lr_schedule` asks for it, then minus the learning rate kept in the state."""
-    # An unrolled D differentiates through Adam's steps: eps_root keeps sqrt's derivative finite where the
-    # second moment is 0 (optax's own advice for differentiating through Adam).
-    parts = [optax.scale_by_adam(b1=train.beta1, b2=train.beta2, eps_root=1e-8 if train.unroll else 0.0)]
+def _optimizer(train) -> optax.GradientTransformation:
+    """Adam or RMSprop, then the cosine decay if `train.lr_schedule` asks for it, then minus the learning rate
+    kept in the state."""
+    if train.optimizer == "rmsprop":
+        # PyTorch's RMSprop (alpha 0.99, eps added after the square root), which WGAN's reference code uses;
+        # an unrolled D takes eps inside the root, where sqrt's derivative is finite.
+        parts = [optax.scale_by_rms(decay=0.99, eps=1e-8, eps_in_sqrt=bool(train.unroll))]
+    else:
+        # An unrolled D differentiates through Adam's steps: eps_root keeps sqrt's derivative finite where the
+        # second moment is 0 (optax's own advice for differentiating through Adam).
+        parts = [optax.scale_by_adam(b1=train.beta1, b2=train.beta2, eps_root=1e-8 if train.unroll else 0.0)]
     if train.lr_schedule == "cosine":
         parts.append(optax.scale_by_schedule(optax.cosine_decay_schedule(1.0, train.steps)))
     parts.append(optax.inject_hyperparams(optax.scale)(step_size=-1.0))
