@@ -234,3 +234,19 @@ def test_rmsprop_takes_pytorchs_first_step_and_its_rate_stays_in_the_state(tiny_
     np.testing.assert_allclose(np.asarray(updates["w"]), np.asarray(expected), rtol=1e-5)
     with pytest.raises(ToyganError, match="train.optimizer"):
         load_scenario("two-gaussians", {"train.optimizer": "sgd"})
+
+
+def test_with_several_critic_steps_both_rates_decay_over_the_whole_run(tiny_overrides):
+    """The cosine schedule counts training steps for D as for G: with d_steps = 3, D still learns in
+    the run's last third (a schedule counting D's updates would have reached zero there), and neither
+    network moves after the run's last step."""
+    scenario = load_scenario("ring-8", {**tiny_overrides, "train.loss": "wgan-gp", "train.d_steps": 3, "train.steps": 12})
+    trainer = make_trainer(scenario)
+    state, _ = advance(trainer, fresh(trainer, scenario, jax.random.key(0)), 9)
+    later, _ = advance(trainer, state, 1)
+    assert not np.array_equal(jax.tree.leaves(later.d_params)[0], jax.tree.leaves(state.d_params)[0])
+    assert not np.array_equal(jax.tree.leaves(later.g_params)[0], jax.tree.leaves(state.g_params)[0])
+    end, _ = advance(trainer, later, 2)
+    beyond, _ = advance(trainer, end, 1)
+    for network in ("d_params", "g_params"):
+        np.testing.assert_array_equal(jax.tree.leaves(getattr(beyond, network))[0], jax.tree.leaves(getattr(end, network))[0])

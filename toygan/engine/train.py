@@ -383,14 +383,15 @@ def _make_trainer(scenario: Scenario) -> Trainer:
         source=source,
         g_graph=g_graph,
         d_graph=d_graph,
-        g_optimizer=_optimizer(train),
-        d_optimizer=_optimizer(train),
+        g_optimizer=_optimizer(train, updates_per_step=1),
+        d_optimizer=_optimizer(train, updates_per_step=train.d_steps),
     )
 
 
-def _optimizer(train) -> optax.GradientTransformation:
+def _optimizer(train, updates_per_step: int) -> optax.GradientTransformation:
     """Adam or RMSprop, then the cosine decay if `train.lr_schedule` asks for it, then minus the learning rate
-    kept in the state."""
+    kept in the state. The decay runs over the run's `train.steps` training steps, each of which makes
+    `updates_per_step` updates of this network (D's `d_steps`), so that both rates reach zero at the end."""
     if train.optimizer == "rmsprop":
         # PyTorch's RMSprop (alpha 0.99, eps added after the square root), which WGAN's reference code uses;
         # an unrolled D takes eps inside the root, where sqrt's derivative is finite.
@@ -400,7 +401,7 @@ def _optimizer(train) -> optax.GradientTransformation:
         # second moment is 0 (optax's own advice for differentiating through Adam).
         parts = [optax.scale_by_adam(b1=train.beta1, b2=train.beta2, eps_root=1e-8 if train.unroll else 0.0)]
     if train.lr_schedule == "cosine":
-        parts.append(optax.scale_by_schedule(optax.cosine_decay_schedule(1.0, train.steps)))
+        parts.append(optax.scale_by_schedule(optax.cosine_decay_schedule(1.0, train.steps * updates_per_step)))
     parts.append(optax.inject_hyperparams(optax.scale)(step_size=-1.0))
     return optax.chain(*parts)
 
