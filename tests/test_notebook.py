@@ -83,21 +83,31 @@ def test_buttons_pause_step_double_the_rates_and_stop_a_run_that_resumes(start, 
     assert doubled == [
         {"step": str(paused_at + 50), "action": "lr_double", "value": f"lr_generator={2 * rate_g:.6g} lr_discriminator={2 * rate_d:.6g}"}
     ]
+    # The rate sliders follow the run's rates, and setting D's alone changes D's alone, from the next step.
+    assert panel.rates["lr_generator"].value == pytest.approx(2 * rate_g) and not panel.rates["lr_discriminator"].disabled
+    panel.rates["lr_discriminator"].value = 3e-4  # what the slider sets when the user lets go of it
+    wait_for(lambda: f"G {2 * rate_g:.3g}, D 0.0003" in panel.status.value)
+    panel.buttons["step"].click()
+    wait_for(lambda: paused_step(panel) == paused_at + 150)
+    row = rows(out / "losses.csv")[-1]
+    assert float(row["lr_generator"]) == 2 * rate_g and float(row["lr_discriminator"]) == pytest.approx(3e-4, rel=1e-6)
+    assert [r["action"] for r in rows(out / "controls.csv")][-2:] == ["lr_discriminator", "step"]
 
     panel.buttons["stop"].click()
-    with pytest.raises(RunInterrupted, match=f"stopped by the stop button at step {paused_at + 100} of 100000"):
+    with pytest.raises(RunInterrupted, match=f"stopped by the stop button at step {paused_at + 150} of 100000"):
         live.wait(timeout=60)
     assert "toygan resume" in panel.status.value and panel.buttons["step"].disabled and panel.pause.disabled
+    assert panel.rates["lr_generator"].disabled
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["step"] == paused_at + 100 and summary["steered"] is True
+    assert summary["step"] == paused_at + 150 and summary["steered"] is True
 
-    # Resumed in the notebook too: it goes on at the doubled rates the checkpoint holds.
-    resumed = toygan.resume(out, steps=paused_at + 200, quiet=True)
+    # Resumed in the notebook too: it goes on at the rates the checkpoint holds.
+    resumed = toygan.resume(out, steps=paused_at + 250, quiet=True)
     assert isinstance(resumed, notebook.LiveRun)
     assert resumed.sample(10).shape == (10, 2)  # a Run's methods wait for the end
-    after = [r for r in rows(out / "losses.csv") if int(r["step"]) > paused_at + 100]
-    assert [int(r["step"]) for r in after] == [paused_at + 150, paused_at + 200]
-    assert all(float(r["lr_generator"]) == 2 * rate_g for r in after)
+    after = [r for r in rows(out / "losses.csv") if int(r["step"]) > paused_at + 150]
+    assert [int(r["step"]) for r in after] == [paused_at + 200, paused_at + 250]
+    assert all(float(r["lr_generator"]) == 2 * rate_g and float(r["lr_discriminator"]) == pytest.approx(3e-4, rel=1e-6) for r in after)
     assert resumed.display.status.value == f"done: {out}"
 
 

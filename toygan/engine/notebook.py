@@ -28,7 +28,8 @@ from toygan.engine.display import DPI, FIGSIZE, Display, in_notebook
 if TYPE_CHECKING:
     from toygan.engine.runner import Run
 
-# The buttons beside the frame: action (as in `display.KEYS`), label, and the key that does the same in the window.
+# The buttons beside the frame (a slider for each learning rate goes below it): action (as in
+# `display.KEYS`), label, and the key that does the same in the window.
 BUTTONS = [
     ("step", "step", "n: one frame's worth of steps while paused"),
     ("d_update", "D step", "d: one discriminator update alone"),
@@ -69,8 +70,8 @@ class WidgetDisplay(Display):
         super().__init__()
         import ipywidgets as widgets
 
-        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._held: list[str] = []  # what `wait` took off the queue, for the next `take_actions`
+        self._queue: queue.SimpleQueue[str | tuple[str, float]] = queue.SimpleQueue()
+        self._held: list[str | tuple[str, float]] = []  # what `wait` took off the queue, for the next `take_actions`
         width, height = (int(side * DPI) for side in FIGSIZE)
         self.image = widgets.Image(format="png", width=width, height=height)
         self.pause = widgets.ToggleButton(description="pause", tooltip="space: pause and resume")
@@ -81,22 +82,36 @@ class WidgetDisplay(Display):
             button.on_click(lambda _button, action=action: self.ask(action))
             self.buttons[action] = button
         self.buttons["step"].disabled = True  # only while paused: running, the next frame comes anyway
+        # Each network's learning rate on a log scale, as GAN Lab's; set to the run's rates at its first frame.
+        self.rates = {}
+        for name, label in (("lr_generator", "G lr"), ("lr_discriminator", "D lr")):
+            slider = widgets.FloatLogSlider(
+                base=10, min=-6, max=-0.5, step=0.05, description=label, readout_format=".2g", continuous_update=False, disabled=True
+            )
+            slider.observe(lambda change, name=name: self._slid(name, change["new"]), names="value")
+            self.rates[name] = slider
+        self._syncing = False  # True while `show_state` moves the sliders to the run's rates: not a user's change
         self.status = widgets.HTML("starting")
         buttons = widgets.VBox([self.pause, *self.buttons.values()], layout=widgets.Layout(width="9em"))
-        self.panel = widgets.VBox([widgets.HBox([self.image, buttons]), self.status])
+        self.panel = widgets.VBox([widgets.HBox([self.image, buttons]), widgets.HBox(list(self.rates.values())), self.status])
         self._state = None
         self.started = threading.Event()  # the training loop took over (past its checks): set by `show_state`
 
-    def ask(self, action: str) -> None:
-        """Queue `action` (a value of `display.KEYS`) for the training loop's next frame boundary."""
+    def ask(self, action: str | tuple[str, float]) -> None:
+        """Queue `action` (a value of `display.KEYS`, or a rate's name and its new value) for the training
+        loop's next frame boundary."""
         self._queue.put(action)
+
+    def _slid(self, name: str, value: float) -> None:
+        if not self._syncing:
+            self.ask((name, float(value)))
 
     def refresh(self, frame_HxWx3: np.ndarray) -> None:
         buffer = io.BytesIO()
         Image.fromarray(frame_HxWx3).save(buffer, format="PNG")
         self.image.value = buffer.getvalue()
 
-    def take_actions(self) -> list[str]:
+    def take_actions(self) -> list[str | tuple[str, float]]:
         actions, self._held = self._held, []
         while True:
             try:
@@ -119,10 +134,16 @@ class WidgetDisplay(Display):
         self.status.value = f"{where} · learning rates: G {rates[0]:.3g}, D {rates[1]:.3g}"
         self.pause.description = "resume" if paused else "pause"
         self.buttons["step"].disabled = not paused
+        self._syncing = True
+        try:
+            for slider, rate in zip(self.rates.values(), rates, strict=True):
+                slider.value, slider.disabled = rate, False
+        finally:
+            self._syncing = False
 
     def finish(self, text: str) -> None:
         """The run ended (`text` says how): no control asks for anything any more."""
-        for control in (self.pause, *self.buttons.values()):
+        for control in (self.pause, *self.buttons.values(), *self.rates.values()):
             control.disabled = True
         self.status.value = html.escape(text)
 

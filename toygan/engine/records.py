@@ -114,7 +114,8 @@ def matched_from(steps: list[int], matches: list[int]) -> int | None:
     return first
 
 
-STEERING = {"d_update", "g_update", "lr_halve", "lr_double"}  # the controls that change what training computes
+# The controls that change what training computes (the notebook's rate sliders name the rate they set).
+STEERING = {"d_update", "g_update", "lr_halve", "lr_double", "lr_generator", "lr_discriminator"}
 
 
 class ControlLog:

@@ -425,14 +425,21 @@ def _drive(
         frame = view.render()
         display.refresh(frame)
 
-    def steer(actions: list[str], paused: bool, at: int, state: TrainState) -> tuple[bool, bool, TrainState]:
-        """Act on the window's keys at frame boundary `at` (nothing is pending): returns whether the run is
-        paused, whether one frame's worth of steps is asked for, and the state to go on from."""
+    def steer(actions: list, paused: bool, at: int, state: TrainState) -> tuple[bool, bool, TrainState]:
+        """Act on the window's keys (or the notebook's controls: a rate's slider gives its name and value) at
+        frame boundary `at` (nothing is pending): returns whether the run is paused, whether one frame's worth
+        of steps is asked for, and the state to go on from."""
         nonlocal last_good
         one_frame, changed = False, False
         for action in actions:
             value = ""
-            if action == "pause":
+            if isinstance(action, tuple):  # ("lr_generator" or "lr_discriminator", the new rate)
+                action, rate = action
+                lr_g, lr_d = learning_rates(state)
+                state = with_learning_rates(state, *((rate, lr_d) if action == "lr_generator" else (lr_g, rate)))
+                value = "lr_generator={:.6g} lr_discriminator={:.6g}".format(*learning_rates(state))
+                changed = True
+            elif action == "pause":
                 paused = not paused
                 value = "paused" if paused else "resumed"
             elif action == "closed":
