@@ -28,6 +28,9 @@ from toygan.engine.records import write_summary
 from toygan.engine.runner import FrameCallback, chunk_lengths, gif_stride, png_bytes
 
 TRAJECTORIES_FILE = "trajectories.csv"
+# The keys a game's window acts on: the trajectories are computed before the first frame, so there is
+# nothing to update alone and no rate to change while they play.
+LEGEND = "space  pause / resume\nn, →  one frame (paused)\ns  save PNG    q  on to the end\nh  hide"
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,7 @@ def run(
 
 def _animate(run_dir: Path, scenario: Scenario, panels, paths_PxTx2, live, console: Console, on_frame) -> None:
     """Draw the frames into the GIF and the window; final.png is the last."""
-    display = open_display(live)
+    display = open_display(live, legend=LEGEND)
     if live and display.kind == "headless":
         console.print("no display found: frames go to the run folder only")
     train, view_cfg = scenario.train, scenario.view

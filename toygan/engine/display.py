@@ -101,10 +101,11 @@ class WindowDisplay(Display):
 
     kind = "window"
 
-    def __init__(self):
+    def __init__(self, legend: str = LEGEND):
         import matplotlib.pyplot as plt
 
         self._plt = plt
+        self._legend_text = legend  # the keys that this kind of run acts on
         self.figure = open_window("toygan", FIGSIZE, self._on_key)
         self._canvas = self.figure.canvas  # the window's; matplotlib swaps in its base canvas when the window closes
         self._actions: list[str] = []
@@ -113,7 +114,7 @@ class WindowDisplay(Display):
         self._legend = self.figure.text(
             0.995,
             0.005,
-            LEGEND,
+            legend,
             ha="right",
             va="bottom",
             multialignment="left",
@@ -158,7 +159,7 @@ class WindowDisplay(Display):
         """The legend over the frame in the window (after the frame was copied for the files)."""
         canvas = self.figure.canvas
         if self._legend.get_visible():
-            self._legend.set_text(LEGEND + (f"\n{self._status}" if self._status else ""))
+            self._legend.set_text(self._legend_text + (f"\n{self._status}" if self._status else ""))
             self.figure.draw_artist(self._legend)
         canvas.blit(self.figure.bbox)
 
@@ -297,12 +298,13 @@ class NotebookDisplay(Display):
             self._handle.update(image)
 
 
-def open_display(live: bool | None) -> Display:
-    """`live=None` picks a notebook cell or a window when one can be shown; `False` is always headless."""
+def open_display(live: bool | None, legend: str = LEGEND) -> Display:
+    """`live=None` picks a notebook cell or a window when one can be shown; `False` is always headless. A
+    window shows `legend`: the keys the run acts on."""
     if live is False:
         return Display()
     if in_notebook():
         return NotebookDisplay()
     if window_backend() is not None:
-        return WindowDisplay()
+        return WindowDisplay(legend)
     return Display()
