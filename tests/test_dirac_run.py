@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from collections import defaultdict
 
 import imageio.v3 as iio
@@ -171,3 +172,38 @@ def test_the_live_window_draws_the_trajectories_growing(xvfb, tmp_path):  # noqa
     assert orange[0] > 0 and orange[-1] > 2 * orange[0], "the trajectories do not grow in the window"
     assert len({s["hash"] for s in shots}) == len(shots), "the window did not change between frames"
     assert iio.improps(tmp_path / "run" / "training.gif").shape[0] == 5
+
+
+def test_the_windows_keys_pause_save_and_go_on_to_the_end(desktop, tmp_path):
+    """Real key presses (xdotool) in a dirac-gan window: `s` saves the frame shown, paused twice the same
+    frame; `q` goes on to the last frame at once and the run ends complete."""
+    from conftest import TOYGAN, wait_for
+
+    out = tmp_path / "run"
+    frames = 301  # 30 s of frames at the window's 10 per second
+    command = [TOYGAN, "run", "dirac-gan", "--steps", "3000", "--out", str(out), "-s", "view.frame_every=10"]
+    process = subprocess.Popen(command, env=desktop, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        search = ["xdotool", "search", "--sync", "--name", "^toygan$"]
+        window = subprocess.run(search, env=desktop, capture_output=True, text=True, timeout=120).stdout.split()[0]
+        subprocess.run(["xdotool", "windowactivate", "--sync", window], env=desktop, check=True, timeout=30)
+        key = lambda name: subprocess.run(["xdotool", "key", name], env=desktop, check=True, timeout=30)
+        saved = lambda: sorted((p.name for p in out.glob("frame-*.png")), key=len)
+        key("space")
+        time.sleep(1.0)
+        key("s")
+        first = wait_for(saved, process=process)[0]
+        time.sleep(1.0)
+        key("s")
+        assert wait_for(lambda: saved() if len(saved()) == 2 else None, process=process) == [first, first.replace(".png", "-2.png")]
+        started = time.perf_counter()
+        key("q")
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+        assert time.perf_counter() - started < 10, "q did not go on to the end at once"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert (out / "final.png").is_file() and (out / "summary.json").is_file()
+    assert 0 < iio.improps(out / "training.gif").shape[0] < frames  # the frames after q's were skipped
