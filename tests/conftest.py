@@ -95,6 +95,24 @@ def start_xvfb(size: str):
     )
 
 
+def xdotool(env: dict, *args: str) -> None:
+    """Type, click or move the mouse on the display of `env`, through the X server as a user's devices do."""
+    subprocess.run(["xdotool", *args], env=env, check=True, timeout=30)
+
+
+def find_window(env: dict, title: str) -> str:
+    """The id of the window whose title matches the regular expression `title`, once it exists."""
+    found = subprocess.run(["xdotool", "search", "--sync", "--name", title], env=env, capture_output=True, text=True, timeout=120)
+    return found.stdout.split()[0]
+
+
+def focus_window(env: dict, title: str) -> str:
+    """`find_window`, made the window that takes the keys."""
+    window = find_window(env, title)
+    xdotool(env, "windowactivate", "--sync", window)
+    return window
+
+
 @contextmanager
 def x_server(size: str):
     server = start_xvfb(size)

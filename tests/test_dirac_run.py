@@ -175,27 +175,34 @@ def test_the_live_window_draws_the_trajectories_growing(xvfb, tmp_path):  # noqa
 
 
 def test_the_windows_keys_pause_save_and_go_on_to_the_end(desktop, tmp_path):
-    """Real key presses (xdotool) in a dirac-gan window: `s` saves the frame shown, paused twice the same
-    frame; `q` goes on to the last frame at once and the run ends complete."""
-    from conftest import TOYGAN, wait_for
+    """Real key presses (xdotool) in a dirac-gan window: `s` saves the frame shown, and paused, two saves a
+    second apart hold the same frame; `q` goes on to the last frame at once and the run ends complete."""
+    from conftest import TOYGAN, focus_window, wait_for, xdotool
 
     out = tmp_path / "run"
     frames = 301  # 30 s of frames at the window's 10 per second
     command = [TOYGAN, "run", "dirac-gan", "--steps", "3000", "--out", str(out), "-s", "view.frame_every=10"]
     process = subprocess.Popen(command, env=desktop, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        search = ["xdotool", "search", "--sync", "--name", "^toygan$"]
-        window = subprocess.run(search, env=desktop, capture_output=True, text=True, timeout=120).stdout.split()[0]
-        subprocess.run(["xdotool", "windowactivate", "--sync", window], env=desktop, check=True, timeout=30)
-        key = lambda name: subprocess.run(["xdotool", "key", name], env=desktop, check=True, timeout=30)
-        saved = lambda: sorted((p.name for p in out.glob("frame-*.png")), key=len)
+        focus_window(desktop, "^toygan$")
+        key = lambda name: xdotool(desktop, "key", name)
+        saved = lambda: {p.name for p in out.glob("frame-*.png")}
+
+        def save_shown_frame():  # a save needs a frame on show: pressed until the first frame is drawn
+            key("s")
+            time.sleep(0.3)
+            return saved() or None
+
+        wait_for(save_shown_frame, process=process)
+        time.sleep(0.5)  # a press still on its way lands before the count
+        before = saved()
         key("space")
         time.sleep(1.0)
         key("s")
-        first = wait_for(saved, process=process)[0]
         time.sleep(1.0)
         key("s")
-        assert wait_for(lambda: saved() if len(saved()) == 2 else None, process=process) == [first, first.replace(".png", "-2.png")]
+        paused = wait_for(lambda: saved() - before if len(saved() - before) == 2 else None, process=process)
+        assert len({name.split(".")[0].split("-")[1] for name in paused}) == 1, f"paused, two saves show two frames: {paused}"
         started = time.perf_counter()
         key("q")
         _, stderr = process.communicate(timeout=60)

@@ -10,7 +10,7 @@ import tomllib
 
 import numpy as np
 import pytest
-from conftest import SMALL_CLI, TOYGAN, wait_for
+from conftest import SMALL_CLI, TOYGAN, focus_window, wait_for, xdotool
 
 from toygan.config import load_scenario
 from toygan.errors import ToyganError
@@ -126,11 +126,7 @@ class DrawWindow:
         self.process = subprocess.Popen(
             [TOYGAN, "draw", str(path), *options], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        found = subprocess.run(
-            ["xdotool", "search", "--sync", "--name", f"^toygan draw: {path.name}$"], env=env, capture_output=True, text=True, timeout=120
-        )
-        self.id = found.stdout.split()[0]
-        subprocess.run(["xdotool", "windowactivate", "--sync", self.id], env=env, check=True, timeout=30)
+        self.id = focus_window(env, f"^toygan draw: {path.name}$")
         self.frame = wait_for(self._settled_frame, process=self.process)
 
     def _settled_frame(self):
@@ -164,7 +160,7 @@ class DrawWindow:
         return [str(round(left + (x + e) / (2 * e) * (right - left))), str(round(bottom - (y + e) / (2 * e) * (bottom - top)))]
 
     def xdotool(self, *args: str) -> None:
-        subprocess.run(["xdotool", *args], env=self.env, check=True, timeout=30)
+        xdotool(self.env, *args)
 
     def click(self, x: float, y: float, button: int = 1) -> None:
         self.xdotool("mousemove", "--sync", *self.at(x, y), "click", str(button))

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SMALL_CLI, rows, wait_for
+from conftest import SMALL_CLI, find_window, rows, wait_for, xdotool
 from conftest import TOYGAN as TOYGAN_SCRIPT
 
 TOYGAN = [TOYGAN_SCRIPT]
@@ -78,13 +78,12 @@ class Window:
             stderr=subprocess.PIPE,
             text=True,
         )
-        found = subprocess.run(["xdotool", "search", "--sync", "--name", "^toygan$"], env=env, capture_output=True, text=True, timeout=120)
-        self.id = found.stdout.split()[0]
+        self.id = find_window(env, "^toygan$")
         wait_for(lambda: len(rows(out / "losses.csv")) >= 2, process=self.process)  # compiled and training
-        subprocess.run(["xdotool", "windowactivate", "--sync", self.id], env=env, check=True, timeout=30)
+        xdotool(env, "windowactivate", "--sync", self.id)
 
     def key(self, *keys: str) -> None:
-        subprocess.run(["xdotool", "key", *keys], env=self.env, check=True, timeout=30)
+        xdotool(self.env, "key", *keys)
 
     def control(self, action: str, n: int = 1) -> dict:
         """The `n`-th row of controls.csv for `action`, once written."""
@@ -163,7 +162,7 @@ def test_closing_the_window_lets_training_go_on_headless(desktop, tmp_path, how)
     out = tmp_path / "run"
     window = Window(desktop, out, 1500)
     if how == "windowclose":  # XDestroyWindow by another X client: Tk is not asked, its window is just gone
-        subprocess.run(["xdotool", "windowclose", window.id], env=desktop, check=True, timeout=30)
+        xdotool(desktop, "windowclose", window.id)
     else:  # openbox closes the active window on alt+F4; ctrl+w is matplotlib's close key
         window.key(how)
         closed = window.control("closed")
