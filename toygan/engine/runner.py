@@ -433,10 +433,15 @@ def _drive(
         one_frame, changed = False, False
         for action in actions:
             value = ""
-            if isinstance(action, tuple):  # ("lr_generator" or "lr_discriminator", the new rate)
-                action, rate = action
+            if isinstance(action, tuple) or action in ("lr_halve", "lr_double"):
                 lr_g, lr_d = learning_rates(state)
-                state = with_learning_rates(state, *((rate, lr_d) if action == "lr_generator" else (lr_g, rate)))
+                if isinstance(action, tuple):  # ("lr_generator" or "lr_discriminator", the new rate)
+                    action, rate = action
+                    lr_g, lr_d = (rate, lr_d) if action == "lr_generator" else (lr_g, rate)
+                else:
+                    factor = 0.5 if action == "lr_halve" else 2.0
+                    lr_g, lr_d = lr_g * factor, lr_d * factor
+                state = with_learning_rates(state, lr_g, lr_d)
                 value = "lr_generator={:.6g} lr_discriminator={:.6g}".format(*learning_rates(state))
                 changed = True
             elif action == "pause":
@@ -451,12 +456,6 @@ def _drive(
                 one_frame, value = True, view_cfg.frame_every
             elif action == "stop":
                 stop_requested.by_control = display.stop_control
-            elif action in ("lr_halve", "lr_double"):
-                factor = 0.5 if action == "lr_halve" else 2.0
-                lr_g, lr_d = learning_rates(state)
-                state = with_learning_rates(state, lr_g * factor, lr_d * factor)
-                value = "lr_generator={:.6g} lr_discriminator={:.6g}".format(*learning_rates(state))
-                changed = True
             elif action in ("d_update", "g_update"):
                 state, loss = single_update(trainer, state, action[0], controls.single_updates)
                 value, changed = f"loss={loss:.6g}", True
