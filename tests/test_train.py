@@ -221,7 +221,7 @@ def test_a_bad_generator_batch_size_is_a_one_line_error(tiny_overrides, size, me
     assert "\n" not in str(error.value)
 
 
-def test_rmsprop_takes_pytorchs_first_step_and_its_rate_stays_in_the_state(tiny_overrides):
+def test_rmsprop_takes_pytorchs_first_step_and_an_unknown_optimiser_is_refused(tiny_overrides):
     """WGAN's critic is trained with RMSprop (Arjovsky et al. 2017): PyTorch's first step from a zero
     average is lr * g / (sqrt(0.01 g^2) + eps), ten times the rate in the gradient's direction."""
     scenario = load_scenario("two-gaussians", {**tiny_overrides, "train.optimizer": "rmsprop", "train.lr_schedule": "constant"})
@@ -229,7 +229,8 @@ def test_rmsprop_takes_pytorchs_first_step_and_its_rate_stays_in_the_state(tiny_
     grads = {"w": jnp.array([0.5, -2.0, 1e-3])}
     state = trainer.d_optimizer.init(grads)
     updates, _ = trainer.d_optimizer.update(grads, state, grads)
-    # The rate is kept in the state: the injected step starts at -1 until the trainer writes its rate.
+    # A freshly made optimiser state scales by -1 (the trainer writes the run's rate into it), so the
+    # update is minus the direction that a rate multiplies.
     expected = -(grads["w"] / (jnp.sqrt(0.01 * grads["w"] ** 2) + 1e-8))
     np.testing.assert_allclose(np.asarray(updates["w"]), np.asarray(expected), rtol=1e-5)
     with pytest.raises(ToyganError, match="train.optimizer"):
